@@ -1,0 +1,367 @@
+//! All configuration, read once at startup into one [`Config`].
+//!
+//! This is the only module that reads environment variables or the Functions configuration
+//! files, so the full list of settings is here, each with its rule. A bad setting stops the
+//! process with a one-line message naming the setting; a secret's value never appears in it.
+//!
+//! Where settings come from:
+//! - Under the Functions host (`FUNCTIONS_CUSTOMHANDLER_PORT` is set): the environment, which holds
+//!   the app settings (Azure) or `local.settings.json` `Values` (`func start`).
+//! - Standalone (no `FUNCTIONS_CUSTOMHANDLER_PORT`): the `Values` of `./local.settings.json` act
+//!   as defaults and real environment variables win, the way `func start` applies them; the
+//!   handler then listens on 127.0.0.1 at `Host.LocalHttpPort` (default 7071), like `func start`.
+//! - `host.json` in the app root (`FUNCTIONS_APP_ROOT_PATH`, else the working directory) gives the
+//!   route prefix of forwarded requests.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::request::{Lifetime, TenantId};
+use crate::secret::Secret;
+
+/// The port `func start` serves on unless `Host.LocalHttpPort` says otherwise.
+const DEFAULT_LOCAL_PORT: u16 = 7071;
+
+/// How the process was started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Started by the Functions host, which chose the port.
+    FunctionsHost,
+    /// Started directly (`cargo run`), serving like `func start` would.
+    Standalone,
+}
+
+/// Who may ask for tokens (`AUTH_MODE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMode {
+    /// Anyone who can reach the function; the caller names the user. Development only.
+    None,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub launch: Launch,
+    /// Always a loopback address: only the host (or a local client) talks to the handler.
+    pub listen: SocketAddr,
+    /// `extensions.http.routePrefix` of host.json (default `api`), without slashes.
+    pub route_prefix: String,
+    /// host.json turns on `enableForwardingHttpRequest` or `enableProxyingHttpRequest`.
+    pub forwarding: bool,
+    pub auth_mode: AuthMode,
+    pub tenant_keys: BTreeMap<TenantId, Secret<String>>,
+    pub max_lifetime: Lifetime,
+    /// `RUST_LOG`-style filter for the JSON logs (default `info`).
+    pub log_filter: String,
+}
+
+/// A configuration problem, printed as one line before the process exits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+fn error(message: impl Into<String>) -> ConfigError {
+    ConfigError(message.into())
+}
+
+impl Config {
+    /// Reads the process environment and the configuration files.
+    pub fn load() -> Result<Config, ConfigError> {
+        let env = |name: &str| std::env::var(name).ok();
+        let app_root = env("FUNCTIONS_APP_ROOT_PATH")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let host_json = read_optional(&app_root.join("host.json"))?;
+        if env("FUNCTIONS_CUSTOMHANDLER_PORT").is_some() {
+            return Config::from_sources(&env, host_json.as_deref(), None);
+        }
+        let local_settings = read_optional(Path::new("local.settings.json"))?;
+        Config::from_sources(&env, host_json.as_deref(), local_settings.as_deref())
+    }
+
+    /// Builds the configuration from a variable lookup and the texts of `host.json` and (for a
+    /// standalone start) `local.settings.json`.
+    pub fn from_sources(
+        env: &dyn Fn(&str) -> Option<String>,
+        host_json: Option<&str>,
+        local_settings: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let host = match host_json {
+            Some(text) => HostJson::parse(text)?,
+            None => HostJson::default(),
+        };
+
+        let (launch, port, local_values) = match env("FUNCTIONS_CUSTOMHANDLER_PORT") {
+            Some(port) => {
+                let port = port.trim().parse::<u16>().map_err(|_| {
+                    error("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number (0-65535)")
+                })?;
+                (Launch::FunctionsHost, port, HashMap::new())
+            }
+            None => {
+                let (values, port) = match local_settings {
+                    Some(text) => parse_local_settings(text)?,
+                    None => (HashMap::new(), None),
+                };
+                (Launch::Standalone, port.unwrap_or(DEFAULT_LOCAL_PORT), values)
+            }
+        };
+        // Real environment variables win over local.settings.json, as with `func start`.
+        let setting = |name: &str| env(name).or_else(|| local_values.get(name).cloned());
+
+        let auth_mode = match setting("AUTH_MODE").as_deref().map(str::trim) {
+            Some("none") => AuthMode::None,
+            Some("") | None => {
+                return Err(error(
+                    "AUTH_MODE is required: set it to \"none\" (development only: anyone who can reach the function gets tokens)",
+                ));
+            }
+            Some(other) => {
+                return Err(error(format!(
+                    "AUTH_MODE \"{other}\" is not supported by this build; supported: none"
+                )));
+            }
+        };
+
+        let max_lifetime = match setting("TOKEN_MAX_LIFETIME_SECONDS") {
+            None => Lifetime::HARD_CAP,
+            Some(text) => text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .and_then(|seconds| Lifetime::new(seconds, Lifetime::HARD_CAP).ok())
+                .ok_or_else(|| {
+                    error("TOKEN_MAX_LIFETIME_SECONDS must be an integer from 1 to 3600")
+                })?,
+        };
+
+        let tenant_keys = match setting("TENANT_KEYS") {
+            None => BTreeMap::new(),
+            Some(text) if text.trim().is_empty() => BTreeMap::new(),
+            Some(text) => parse_tenant_keys(&text)?,
+        };
+
+        Ok(Config {
+            launch,
+            listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            route_prefix: host.route_prefix,
+            forwarding: host.forwarding,
+            auth_mode,
+            tenant_keys,
+            max_lifetime,
+            log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
+        })
+    }
+}
+
+fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(error(format!("cannot read {}: {e}", path.display()))),
+    }
+}
+
+/// What the handler needs from host.json. The host binds these sections with .NET
+/// configuration binding, which ignores the case of keys; so does this.
+struct HostJson {
+    route_prefix: String,
+    forwarding: bool,
+}
+
+impl Default for HostJson {
+    fn default() -> Self {
+        HostJson {
+            route_prefix: "api".to_string(),
+            forwarding: false,
+        }
+    }
+}
+
+impl HostJson {
+    fn parse(text: &str) -> Result<HostJson, ConfigError> {
+        let json: Value = serde_json::from_str(text)
+            .map_err(|e| error(format!("host.json is not valid JSON: {e}")))?;
+        let route_prefix = match lookup(&json, &["extensions", "http", "routePrefix"]) {
+            None | Some(Value::Null) => "api".to_string(),
+            Some(Value::String(prefix)) => prefix.trim_matches('/').to_string(),
+            Some(_) => return Err(error("host.json: extensions.http.routePrefix must be a string")),
+        };
+        let flag = |name: &str| {
+            matches!(lookup(&json, &["customHandler", name]), Some(Value::Bool(true)))
+                || matches!(lookup(&json, &["customHandler", name]), Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
+        };
+        Ok(HostJson {
+            route_prefix,
+            forwarding: flag("enableForwardingHttpRequest") || flag("enableProxyingHttpRequest"),
+        })
+    }
+}
+
+/// Follows `path` through nested objects, matching keys without regard to case.
+fn lookup<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
+    path.iter().try_fold(value, |value, key| {
+        value
+            .as_object()?
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v)
+    })
+}
+
+/// The `Values` (string settings) and `Host.LocalHttpPort` of local.settings.json.
+fn parse_local_settings(text: &str) -> Result<(HashMap<String, String>, Option<u16>), ConfigError> {
+    let json: Value = serde_json::from_str(text)
+        .map_err(|e| error(format!("local.settings.json is not valid JSON: {e}")))?;
+    let mut values = HashMap::new();
+    if let Some(map) = json.get("Values").and_then(Value::as_object) {
+        for (name, value) in map {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                Value::Number(_) | Value::Bool(_) => value.to_string(),
+                _ => {
+                    return Err(error(format!(
+                        "local.settings.json: Values.{name} must be a string"
+                    )));
+                }
+            };
+            values.insert(name.clone(), value);
+        }
+    }
+    let port = match json.pointer("/Host/LocalHttpPort") {
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .ok_or_else(|| error("local.settings.json: Host.LocalHttpPort must be a port number"))?,
+        ),
+    };
+    Ok((values, port))
+}
+
+/// `TENANT_KEYS`: a JSON object mapping tenant id to key string. Error messages name the tenant
+/// or the JSON position, never a key.
+fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, ConfigError> {
+    let json: Value = serde_json::from_str(text).map_err(|e| {
+        error(format!(
+            "TENANT_KEYS must be a JSON object mapping tenantId to key (invalid JSON at line {} column {})",
+            e.line(),
+            e.column()
+        ))
+    })?;
+    let Value::Object(map) = json else {
+        return Err(error("TENANT_KEYS must be a JSON object mapping tenantId to key"));
+    };
+    map.into_iter()
+        .map(|(tenant, key)| {
+            let tenant_id = TenantId::parse(&tenant).map_err(|_| {
+                error(format!(
+                    "TENANT_KEYS: \"{}\" is not a valid tenantId (1-128 of A-Z a-z 0-9 . _ -)",
+                    tenant.escape_debug()
+                ))
+            })?;
+            match key {
+                Value::String(key) if !key.is_empty() => Ok((tenant_id, Secret::new(key))),
+                _ => Err(error(format!(
+                    "TENANT_KEYS: the key of tenant \"{tenant}\" must be a non-empty string"
+                ))),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)], host: Option<&str>, local: Option<&str>) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> =
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_sources(&|name| vars.get(name).cloned(), host, local)
+    }
+
+    #[test]
+    fn functions_host_launch() {
+        let c = config(
+            &[("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"), ("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t1":"k1"}"#)],
+            Some(r#"{"extensions":{"http":{"routePrefix":"/fluid/"}}}"#),
+            Some(r#"{"Values":{"TENANT_KEYS":"ignored under the host"}}"#),
+        )
+        .unwrap();
+        assert_eq!(c.launch, Launch::FunctionsHost);
+        assert_eq!(c.listen, "127.0.0.1:4567".parse().unwrap());
+        assert_eq!(c.route_prefix, "fluid");
+        assert!(!c.forwarding);
+        assert_eq!(c.tenant_keys.len(), 1);
+        assert_eq!(c.max_lifetime, Lifetime::HARD_CAP);
+    }
+
+    #[test]
+    fn standalone_uses_local_settings_and_env_wins() {
+        let local = r#"{"IsEncrypted":false,"Values":{"AUTH_MODE":"none","TENANT_KEYS":"{\"local\":\"dev\"}","TOKEN_MAX_LIFETIME_SECONDS":"600"},"Host":{"LocalHttpPort":7199}}"#;
+        let c = config(&[("TOKEN_MAX_LIFETIME_SECONDS", "60")], None, Some(local)).unwrap();
+        assert_eq!(c.launch, Launch::Standalone);
+        assert_eq!(c.listen, "127.0.0.1:7199".parse().unwrap());
+        assert_eq!(c.route_prefix, "api");
+        assert_eq!(c.max_lifetime.seconds(), 60);
+        assert!(c.tenant_keys.contains_key(&TenantId::parse("local").unwrap()));
+
+        let c = config(&[("AUTH_MODE", "none")], None, None).unwrap();
+        assert_eq!(c.listen.port(), 7071);
+    }
+
+    #[test]
+    fn host_json_keys_ignore_case() {
+        let host = r#"{"version":"2.0","CustomHandler":{"Description":{"defaultExecutablePath":"handler"},"EnableForwardingHttpRequest":true},"Extensions":{"Http":{"RoutePrefix":""}}}"#;
+        let c = config(&[("AUTH_MODE", "none")], Some(host), None).unwrap();
+        assert!(c.forwarding);
+        assert_eq!(c.route_prefix, "");
+    }
+
+    #[test]
+    fn auth_mode_is_required() {
+        let e = config(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")], None, None).unwrap_err();
+        assert!(e.to_string().starts_with("AUTH_MODE is required"), "{e}");
+        let e = config(&[("AUTH_MODE", "open")], None, None).unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+    }
+
+    #[test]
+    fn bad_tenant_keys_fail_without_showing_keys() {
+        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t1":"very-secret""#)], None, None).unwrap_err();
+        assert!(e.to_string().starts_with("TENANT_KEYS must be a JSON object"), "{e}");
+        assert!(!e.to_string().contains("very-secret"));
+        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"["very-secret"]"#)], None, None).unwrap_err();
+        assert!(!e.to_string().contains("very-secret"));
+        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"bad/id":"very-secret"}"#)], None, None).unwrap_err();
+        assert!(e.to_string().contains("bad/id") && !e.to_string().contains("very-secret"), "{e}");
+        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t":42}"#)], None, None).unwrap_err();
+        assert!(e.to_string().contains("must be a non-empty string"), "{e}");
+    }
+
+    #[test]
+    fn lifetime_cap() {
+        for bad in ["0", "3601", "x", "-1"] {
+            let e = config(&[("AUTH_MODE", "none"), ("TOKEN_MAX_LIFETIME_SECONDS", bad)], None, None).unwrap_err();
+            assert!(e.to_string().starts_with("TOKEN_MAX_LIFETIME_SECONDS"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn malformed_files_and_port() {
+        assert!(config(&[("AUTH_MODE", "none")], Some("{"), None).unwrap_err().to_string().starts_with("host.json"));
+        assert!(config(&[("AUTH_MODE", "none")], None, Some("nope")).unwrap_err().to_string().starts_with("local.settings.json"));
+        assert!(config(&[("AUTH_MODE", "none"), ("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], None, None).is_err());
+    }
+}

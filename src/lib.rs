@@ -1,0 +1,24 @@
+//! A token service for Azure Fluid Relay, served as an Azure Functions custom handler.
+//!
+//! One request flows in one direction through these modules:
+//!
+//! ```text
+//! host ──► request ──► policy ──► keys ──► token ──► response (problem for every error)
+//! ```
+//!
+//! [`host`] speaks the custom-handler protocol and hands an [`invocation::Invocation`] to a
+//! function in [`routes`]; [`request`] parses it once into types; [`policy`] decides the
+//! [`token::Grant`]; [`keys`] supplies the tenant key; [`token`] signs; [`problem`] renders errors.
+
+pub mod config;
+pub mod host;
+pub mod invocation;
+pub mod keys;
+pub mod policy;
+pub mod problem;
+pub mod request;
+pub mod routes;
+pub mod secret;
+pub mod startup;
+pub mod telemetry;
+pub mod token;

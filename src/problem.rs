@@ -1,0 +1,194 @@
+//! Every error a client can see, and its one RFC 9457 rendering.
+//!
+//! Handlers return `Result<_, Problem>`; nothing else builds an error response. A `Problem` carries
+//! only what is safe to show a caller: which parameter was wrong and why, never a key, a stack
+//! trace or an upstream error message.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use warp::http::{HeaderValue, StatusCode, header};
+
+use crate::invocation::Reply;
+
+/// Prefix of every `type` URI. RFC 9457 asks for a URI that identifies the problem type; a `tag:`
+/// URI (RFC 4151) is stable and unique without promising a web page behind it.
+const TYPE_PREFIX: &str = "tag:fluid-token-service,2026:problem/";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// A parameter is missing or has a value outside its contract.
+    InvalidParameter {
+        parameter: &'static str,
+        detail: String,
+    },
+    /// The request body is not what the function accepts (e.g. not a JSON object).
+    InvalidBody { detail: String },
+    /// The body is larger than [`crate::invocation::MAX_BODY_BYTES`].
+    BodyTooLarge { limit: usize },
+    /// The method is not one the function serves; `allow` lists those it does.
+    MethodNotAllowed { allow: &'static str },
+    /// No key is configured for the tenant.
+    UnknownTenant { tenant_id: String },
+    /// The key store cannot be reached right now; the caller may retry later.
+    KeyStoreUnavailable { retry_after: Duration },
+    /// No function is served at this path.
+    NotFound,
+    /// The Functions host sent an invocation this handler cannot read.
+    MalformedInvocation { detail: String },
+    /// A fault inside this service; details go to the log, never to the caller.
+    Internal,
+}
+
+impl Problem {
+    pub fn invalid(parameter: &'static str, detail: impl Into<String>) -> Self {
+        Problem::InvalidParameter {
+            parameter,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Problem::InvalidParameter { .. }
+            | Problem::InvalidBody { .. }
+            | Problem::MalformedInvocation { .. } => StatusCode::BAD_REQUEST,
+            Problem::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Problem::UnknownTenant { .. } | Problem::NotFound => StatusCode::NOT_FOUND,
+            Problem::KeyStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Problem::InvalidParameter { .. } => ("invalid-parameter", "Invalid request parameter"),
+            Problem::InvalidBody { .. } => ("invalid-body", "Invalid request body"),
+            Problem::BodyTooLarge { .. } => ("body-too-large", "Request body too large"),
+            Problem::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
+            Problem::UnknownTenant { .. } => ("unknown-tenant", "Unknown tenant"),
+            Problem::KeyStoreUnavailable { .. } => {
+                ("key-store-unavailable", "Tenant key store unavailable")
+            }
+            Problem::NotFound => ("not-found", "Not found"),
+            Problem::MalformedInvocation { .. } => {
+                ("malformed-invocation", "Malformed host invocation")
+            }
+            Problem::Internal => ("internal", "Internal error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            Problem::InvalidParameter { parameter, detail } => format!("{parameter}: {detail}"),
+            Problem::InvalidBody { detail } | Problem::MalformedInvocation { detail } => {
+                detail.clone()
+            }
+            Problem::BodyTooLarge { limit } => {
+                format!("The request body exceeds the limit of {limit} bytes.")
+            }
+            Problem::MethodNotAllowed { allow } => {
+                format!("This endpoint accepts only {allow}.")
+            }
+            Problem::UnknownTenant { tenant_id } => {
+                format!("tenantId: no key is configured for tenant '{tenant_id}'.")
+            }
+            Problem::KeyStoreUnavailable { .. } => {
+                "The tenant key cannot be read right now; retry later.".to_string()
+            }
+            Problem::NotFound => "No function is served at this path.".to_string(),
+            Problem::Internal => "The request could not be completed.".to_string(),
+        }
+    }
+
+    /// The `application/problem+json` response for this problem.
+    pub fn to_reply(&self) -> Reply {
+        let (slug, title) = self.slug_and_title();
+        let status = self.status();
+        let body = ProblemDocument {
+            r#type: format!("{TYPE_PREFIX}{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            parameter: match self {
+                Problem::InvalidParameter { parameter, .. } => Some(parameter),
+                _ => None,
+            },
+        };
+        let json = serde_json::to_vec(&body).expect("a problem document always serializes");
+        let reply = Reply::new(status, "application/problem+json", json);
+        match self {
+            Problem::MethodNotAllowed { allow } => {
+                reply.with_header(header::ALLOW, HeaderValue::from_static(allow))
+            }
+            Problem::KeyStoreUnavailable { retry_after } => reply.with_header(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after.as_secs().max(1)),
+            ),
+            _ => reply,
+        }
+    }
+}
+
+/// The RFC 9457 members, plus `parameter` (an extension member naming the bad parameter so a
+/// client can point at the right form field without parsing `detail`).
+#[derive(Serialize)]
+struct ProblemDocument<'a> {
+    r#type: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameter: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(reply: &Reply) -> serde_json::Value {
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    fn header<'a>(reply: &'a Reply, name: &header::HeaderName) -> Option<&'a str> {
+        reply
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.to_str().unwrap())
+    }
+
+    #[test]
+    fn invalid_parameter_names_the_parameter() {
+        let reply = Problem::invalid("tenantId", "is required").to_reply();
+        assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            header(&reply, &header::CONTENT_TYPE),
+            Some("application/problem+json")
+        );
+        let doc = body(&reply);
+        assert_eq!(doc["status"], 400);
+        assert_eq!(doc["parameter"], "tenantId");
+        assert_eq!(doc["detail"], "tenantId: is required");
+        assert!(doc["type"].as_str().unwrap().ends_with("/invalid-parameter"));
+    }
+
+    #[test]
+    fn method_not_allowed_lists_allow() {
+        let reply = Problem::MethodNotAllowed { allow: "GET, POST" }.to_reply();
+        assert_eq!(reply.status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(header(&reply, &header::ALLOW), Some("GET, POST"));
+    }
+
+    #[test]
+    fn unavailable_says_when_to_retry() {
+        let problem = Problem::KeyStoreUnavailable {
+            retry_after: Duration::from_millis(200),
+        };
+        let reply = problem.to_reply();
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(header(&reply, &header::RETRY_AFTER), Some("1"));
+        assert!(body(&reply).get("parameter").is_none());
+    }
+}

@@ -1,0 +1,512 @@
+//! The token request, parsed once into types that cannot hold invalid values.
+//!
+//! Parameters come from the query string or a JSON object body; the query wins where both give
+//! one, as in the original Node function (`req.query.x || req.body.x`). Every rule of the request
+//! contract lives in a constructor below, so code after [`TokenRequest::parse`] never re-checks.
+
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use crate::invocation::QueryParams;
+use crate::problem::Problem;
+
+/// An Azure Fluid Relay tenant id: 1–128 characters of `[A-Za-z0-9._-]`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub const PARAMETER: &'static str = "tenantId";
+
+    pub fn parse(value: &str) -> Result<Self, Problem> {
+        if value.is_empty() {
+            return Err(Problem::invalid(Self::PARAMETER, "is required"));
+        }
+        if value.len() > 128 {
+            return Err(Problem::invalid(Self::PARAMETER, "must be at most 128 characters"));
+        }
+        if !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        {
+            return Err(Problem::invalid(
+                Self::PARAMETER,
+                "may contain only letters, digits, '.', '_' and '-'",
+            ));
+        }
+        Ok(TenantId(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A container id, or `""` when the token is for creating a container (the service assigns the
+/// id then). At most 256 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DocumentId(String);
+
+impl DocumentId {
+    pub const PARAMETER: &'static str = "documentId";
+
+    pub fn parse(value: &str) -> Result<Self, Problem> {
+        check_length(Self::PARAMETER, value, 256)?;
+        if value.chars().any(char::is_control) {
+            return Err(Problem::invalid(
+                Self::PARAMETER,
+                "must not contain control characters",
+            ));
+        }
+        Ok(DocumentId(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A user id or display name supplied by the caller: 1–256 characters. An empty value counts as
+/// absent, as in `generateToken`, which replaces an empty id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserField(String);
+
+impl UserField {
+    fn parse(parameter: &'static str, value: &str) -> Result<Option<Self>, Problem> {
+        check_length(parameter, value, 256)?;
+        Ok((!value.is_empty()).then(|| UserField(value.to_owned())))
+    }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// One Fluid scope. There are exactly three (`ScopeType` in `@fluidframework/driver-definitions`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    DocRead,
+    DocWrite,
+    SummaryWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::DocRead, Scope::DocWrite, Scope::SummaryWrite];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::DocRead => "doc:read",
+            Scope::DocWrite => "doc:write",
+            Scope::SummaryWrite => "summary:write",
+        }
+    }
+
+    fn parse(value: &str) -> Result<Self, Problem> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == value)
+            .ok_or_else(|| {
+                Problem::invalid(
+                    Scopes::PARAMETER,
+                    "each scope must be one of doc:read, doc:write, summary:write",
+                )
+            })
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A non-empty set of scopes in the order first requested, without duplicates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scopes {
+    items: [Scope; 3],
+    len: usize,
+}
+
+impl Scopes {
+    pub const PARAMETER: &'static str = "scopes";
+
+    /// `doc:read`, `doc:write`, `summary:write`: what a collaborating client (and its
+    /// summarizer, which shares the token provider) needs.
+    pub fn all() -> Self {
+        Scopes {
+            items: Scope::ALL,
+            len: 3,
+        }
+    }
+
+    fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, Problem> {
+        let mut scopes = Scopes {
+            items: Scope::ALL,
+            len: 0,
+        };
+        for name in names {
+            let scope = Scope::parse(name)?;
+            if !scopes.as_slice().contains(&scope) {
+                scopes.items[scopes.len] = scope;
+                scopes.len += 1;
+            }
+        }
+        if scopes.len == 0 {
+            return Err(Problem::invalid(
+                Self::PARAMETER,
+                "must name at least one scope",
+            ));
+        }
+        Ok(scopes)
+    }
+
+    pub fn as_slice(&self) -> &[Scope] {
+        &self.items[..self.len]
+    }
+}
+
+impl Serialize for Scopes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.as_slice())
+    }
+}
+
+/// Token lifetime in seconds: at least 1, at most the configured maximum (itself ≤ 3600, the
+/// limit Azure Fluid Relay enforces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Lifetime(u32);
+
+impl Lifetime {
+    pub const PARAMETER: &'static str = "lifetime";
+    /// Azure Fluid Relay rejects tokens whose `exp - iat` exceeds one hour.
+    pub const HARD_CAP: Lifetime = Lifetime(3600);
+
+    /// A lifetime within `1..=max`.
+    pub fn new(seconds: u64, max: Lifetime) -> Result<Self, String> {
+        match u32::try_from(seconds) {
+            Ok(s) if (1..=max.0).contains(&s) => Ok(Lifetime(s)),
+            _ => Err(format!("must be an integer from 1 to {}", max.0)),
+        }
+    }
+
+    pub fn seconds(self) -> u32 {
+        self.0
+    }
+}
+
+/// `user.additionalDetails`: any JSON value other than `null`, at most 4 KiB once serialized.
+/// Fluid broadcasts the user to every collaborator, so it is kept small.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AdditionalDetails(Value);
+
+impl AdditionalDetails {
+    pub const PARAMETER: &'static str = "additionalDetails";
+    const MAX_BYTES: usize = 4096;
+
+    fn new(value: Value) -> Result<Self, Problem> {
+        let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+        if size > Self::MAX_BYTES {
+            return Err(Problem::invalid(
+                Self::PARAMETER,
+                format!("must be at most {} bytes of JSON", Self::MAX_BYTES),
+            ));
+        }
+        Ok(AdditionalDetails(value))
+    }
+
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+}
+
+/// Everything a caller may ask for, validated. Defaults (a generated user id, all scopes, the
+/// maximum lifetime) are decided later by the policy, not here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenRequest {
+    pub tenant_id: TenantId,
+    pub document_id: DocumentId,
+    pub user_id: Option<UserField>,
+    pub user_name: Option<UserField>,
+    pub scopes: Option<Scopes>,
+    pub additional_details: Option<AdditionalDetails>,
+    pub lifetime: Option<Lifetime>,
+}
+
+impl TokenRequest {
+    /// Parses the query string and body of one invocation. `max_lifetime` bounds `lifetime`.
+    pub fn parse(query: &QueryParams, body: &[u8], max_lifetime: Lifetime) -> Result<Self, Problem> {
+        let body = parse_body(body)?;
+        let params = Params { query, body: &body };
+
+        let tenant_id = match params.string(TenantId::PARAMETER)? {
+            Some(value) => TenantId::parse(value)?,
+            None => return Err(Problem::invalid(TenantId::PARAMETER, "is required")),
+        };
+        let document_id = match params.string(DocumentId::PARAMETER)? {
+            Some(value) => DocumentId::parse(value)?,
+            None => DocumentId::default(),
+        };
+        let user_id = match params.string("userId")? {
+            Some(value) => UserField::parse("userId", value)?,
+            None => None,
+        };
+        let user_name = match params.string("userName")? {
+            Some(value) => UserField::parse("userName", value)?,
+            None => None,
+        };
+        let scopes = match params.get(Scopes::PARAMETER) {
+            None => None,
+            Some(Raw::Query(list)) => Some(Scopes::from_names(list.split(',').map(str::trim))?),
+            Some(Raw::Body(Value::Array(items))) => {
+                let names = items
+                    .iter()
+                    .map(|item| item.as_str().ok_or_else(not_a_scope_array))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Some(Scopes::from_names(names)?)
+            }
+            Some(Raw::Body(_)) => return Err(not_a_scope_array()),
+        };
+        let additional_details = match params.get(AdditionalDetails::PARAMETER) {
+            None => None,
+            Some(Raw::Query(text)) => {
+                let value = serde_json::from_str(text).map_err(|_| {
+                    Problem::invalid(AdditionalDetails::PARAMETER, "must be valid JSON")
+                })?;
+                (value != Value::Null)
+                    .then(|| AdditionalDetails::new(value))
+                    .transpose()?
+            }
+            Some(Raw::Body(value)) => Some(AdditionalDetails::new(value.clone())?),
+        };
+        let lifetime = match params.get(Lifetime::PARAMETER) {
+            None => None,
+            Some(raw) => {
+                let seconds = match raw {
+                    Raw::Query(text) => text.parse::<u64>().ok(),
+                    Raw::Body(Value::Number(n)) => n.as_u64(),
+                    Raw::Body(Value::String(text)) => text.parse::<u64>().ok(),
+                    Raw::Body(_) => None,
+                };
+                let lifetime = seconds
+                    .ok_or_else(|| format!("must be an integer from 1 to {}", max_lifetime.0))
+                    .and_then(|s| Lifetime::new(s, max_lifetime))
+                    .map_err(|detail| Problem::invalid(Lifetime::PARAMETER, detail))?;
+                Some(lifetime)
+            }
+        };
+
+        Ok(TokenRequest {
+            tenant_id,
+            document_id,
+            user_id,
+            user_name,
+            scopes,
+            additional_details,
+            lifetime,
+        })
+    }
+}
+
+/// An empty body is no body; anything else must be a JSON object.
+fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Problem> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new());
+    }
+    match serde_json::from_slice(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err(Problem::InvalidBody {
+            detail: "The request body must be a JSON object.".to_string(),
+        }),
+        Err(_) => Err(Problem::InvalidBody {
+            detail: "The request body is not valid JSON.".to_string(),
+        }),
+    }
+}
+
+fn not_a_scope_array() -> Problem {
+    Problem::invalid(Scopes::PARAMETER, "must be a JSON array of scope strings")
+}
+
+fn check_length(parameter: &'static str, value: &str, max: usize) -> Result<(), Problem> {
+    // Byte length bounds char count from above, so most values skip the count.
+    if value.len() > max && value.chars().count() > max {
+        return Err(Problem::invalid(
+            parameter,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Where one parameter's value came from.
+enum Raw<'a> {
+    Query(&'a str),
+    Body(&'a Value),
+}
+
+struct Params<'a> {
+    query: &'a QueryParams,
+    body: &'a Map<String, Value>,
+}
+
+impl<'a> Params<'a> {
+    /// The query value if there is one, else the body value; a JSON `null` counts as absent.
+    fn get(&self, name: &str) -> Option<Raw<'a>> {
+        if let Some(value) = self.query.get(name) {
+            return Some(Raw::Query(value));
+        }
+        match self.body.get(name) {
+            None | Some(Value::Null) => None,
+            Some(value) => Some(Raw::Body(value)),
+        }
+    }
+
+    /// A parameter that must be a string wherever it comes from.
+    fn string(&self, name: &'static str) -> Result<Option<&'a str>, Problem> {
+        match self.get(name) {
+            None => Ok(None),
+            Some(Raw::Query(value)) => Ok(Some(value)),
+            Some(Raw::Body(Value::String(value))) => Ok(Some(value)),
+            Some(Raw::Body(_)) => Err(Problem::invalid(name, "must be a string")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const MAX: Lifetime = Lifetime::HARD_CAP;
+
+    fn parse(query: &str, body: &str) -> Result<TokenRequest, Problem> {
+        TokenRequest::parse(&QueryParams::parse(query), body.as_bytes(), MAX)
+    }
+
+    fn parameter_of(result: Result<TokenRequest, Problem>) -> &'static str {
+        match result {
+            Err(Problem::InvalidParameter { parameter, .. }) => parameter,
+            other => panic!("expected an invalid parameter, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn minimal_query() {
+        let request = parse("tenantId=t1", "").unwrap();
+        assert_eq!(request.tenant_id.as_str(), "t1");
+        assert_eq!(request.document_id.as_str(), "");
+        assert_eq!(request.user_id, None);
+        assert_eq!(request.scopes, None);
+        assert_eq!(request.lifetime, None);
+    }
+
+    #[test]
+    fn query_wins_over_body() {
+        let request = parse(
+            "tenantId=fromQuery",
+            r#"{"tenantId":"fromBody","documentId":"d"}"#,
+        )
+        .unwrap();
+        assert_eq!(request.tenant_id.as_str(), "fromQuery");
+        assert_eq!(request.document_id.as_str(), "d");
+    }
+
+    #[test]
+    fn tenant_id_rules() {
+        assert_eq!(parameter_of(parse("", "")), "tenantId");
+        assert_eq!(parameter_of(parse("tenantId=", "")), "tenantId");
+        assert_eq!(parameter_of(parse("tenantId=a%2Fb", "")), "tenantId");
+        assert_eq!(parameter_of(parse(&format!("tenantId={}", "a".repeat(129)), "")), "tenantId");
+        assert!(parse(&format!("tenantId={}", "a".repeat(128)), "").is_ok());
+        assert!(parse("tenantId=A-z_0.9", "").is_ok());
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":5}"#)), "tenantId");
+    }
+
+    #[test]
+    fn document_id_rules() {
+        assert_eq!(parameter_of(parse("tenantId=t&documentId=a%0Ab", "")), "documentId");
+        let long = "é".repeat(256);
+        assert_eq!(parse(&format!("tenantId=t&documentId={long}"), "").unwrap().document_id.as_str(), long);
+        assert_eq!(
+            parameter_of(parse(&format!("tenantId=t&documentId={}", "x".repeat(257)), "")),
+            "documentId"
+        );
+    }
+
+    #[test]
+    fn user_fields() {
+        let request = parse("tenantId=t&userId=u1&userName=Ann", "").unwrap();
+        assert_eq!(request.user_id.unwrap().into_string(), "u1");
+        assert_eq!(request.user_name.unwrap().into_string(), "Ann");
+        assert_eq!(parse("tenantId=t&userId=", "").unwrap().user_id, None);
+        assert_eq!(parameter_of(parse(&format!("tenantId=t&userName={}", "n".repeat(257)), "")), "userName");
+    }
+
+    #[test]
+    fn scopes_from_query_dedupe_and_keep_order() {
+        let request = parse("tenantId=t&scopes=doc:write,doc:read&scopes=doc:write", "").unwrap();
+        assert_eq!(
+            request.scopes.unwrap().as_slice(),
+            &[Scope::DocWrite, Scope::DocRead]
+        );
+    }
+
+    #[test]
+    fn scopes_from_body() {
+        let request = parse("", r#"{"tenantId":"t","scopes":["doc:read","doc:read"]}"#).unwrap();
+        assert_eq!(request.scopes.unwrap().as_slice(), &[Scope::DocRead]);
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":[]}"#)), "scopes");
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":"doc:read"}"#)), "scopes");
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":[1]}"#)), "scopes");
+    }
+
+    #[test]
+    fn unknown_or_empty_scopes_are_rejected() {
+        assert_eq!(parameter_of(parse("tenantId=t&scopes=", "")), "scopes");
+        assert_eq!(parameter_of(parse("tenantId=t&scopes=doc:delete", "")), "scopes");
+        assert_eq!(parameter_of(parse("tenantId=t&scopes=summary:read", "")), "scopes");
+    }
+
+    #[test]
+    fn additional_details() {
+        let request = parse("tenantId=t&additionalDetails=%7B%22b%22%3A1%2C%22a%22%3A2%7D", "").unwrap();
+        let details = request.additional_details.unwrap();
+        // Key order is the caller's, as JSON.stringify would keep it.
+        assert_eq!(serde_json::to_string(details.as_value()).unwrap(), r#"{"b":1,"a":2}"#);
+        assert_eq!(parameter_of(parse("tenantId=t&additionalDetails=%7Bnope", "")), "additionalDetails");
+        let body = parse("", r#"{"tenantId":"t","additionalDetails":["x",{"y":true}]}"#).unwrap();
+        assert_eq!(body.additional_details.unwrap().as_value(), &json!(["x", {"y": true}]));
+        let big = json!({ "tenantId": "t", "additionalDetails": "x".repeat(5000) }).to_string();
+        assert_eq!(parameter_of(parse("", &big)), "additionalDetails");
+    }
+
+    #[test]
+    fn lifetime_bounds() {
+        assert_eq!(parse("tenantId=t&lifetime=1", "").unwrap().lifetime.unwrap().seconds(), 1);
+        assert_eq!(parse("tenantId=t&lifetime=3600", "").unwrap().lifetime.unwrap().seconds(), 3600);
+        for bad in ["0", "3601", "-5", "1.5", "abc", "99999999999999999999"] {
+            assert_eq!(parameter_of(parse(&format!("tenantId=t&lifetime={bad}"), "")), "lifetime", "{bad}");
+        }
+        assert_eq!(parse("", r#"{"tenantId":"t","lifetime":60}"#).unwrap().lifetime.unwrap().seconds(), 60);
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","lifetime":60.5}"#)), "lifetime");
+        let short = Lifetime::new(600, MAX).unwrap();
+        assert_eq!(
+            parameter_of(TokenRequest::parse(&QueryParams::parse("tenantId=t&lifetime=601"), b"", short)),
+            "lifetime"
+        );
+    }
+
+    #[test]
+    fn body_must_be_a_json_object() {
+        for body in ["[1]", "\"t\"", "{", "tenantId=t", "\u{0}"] {
+            assert!(matches!(parse("", body), Err(Problem::InvalidBody { .. })), "{body}");
+        }
+        assert!(parse("tenantId=t", "  \n").is_ok());
+    }
+
+    #[test]
+    fn null_counts_as_absent() {
+        let request = parse("", r#"{"tenantId":"t","documentId":null,"additionalDetails":null}"#).unwrap();
+        assert_eq!(request.document_id.as_str(), "");
+        assert_eq!(request.additional_details, None);
+    }
+}

@@ -1,0 +1,45 @@
+//! The functions of this app, one file each. A function takes an [`Invocation`] and always
+//! answers with a [`Reply`]: errors are already rendered as problem documents here.
+
+pub mod token;
+
+use std::sync::Arc;
+
+use crate::invocation::{Invocation, Reply};
+use crate::keys::TenantKeys;
+use crate::request::Lifetime;
+
+/// What the functions share: built once at startup, read-only afterwards.
+pub struct AppState {
+    pub keys: Arc<dyn TenantKeys>,
+    pub max_lifetime: Lifetime,
+}
+
+/// A function of the app; its name is the folder holding its `function.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Function {
+    Token,
+}
+
+impl Function {
+    pub const ALL: [Function; 1] = [Function::Token];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Function::Token => "TokenFunction",
+        }
+    }
+
+    /// The function with this name; ASP.NET routing (and so the host) ignores case.
+    pub fn from_name(name: &str) -> Option<Function> {
+        Function::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(name))
+    }
+
+    pub async fn invoke(self, state: &AppState, invocation: Invocation) -> Reply {
+        match self {
+            Function::Token => token::token_function(state, invocation).await,
+        }
+    }
+}

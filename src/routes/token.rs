@@ -1,0 +1,151 @@
+//! `TokenFunction`: one Fluid token per request.
+//!
+//! request → policy → tenant key → token → response, each step a call into its own module.
+
+use serde::Serialize;
+use tracing::Span;
+use warp::http::{HeaderMap, Method, StatusCode, header};
+
+use crate::invocation::{Invocation, Reply};
+use crate::keys::KeyError;
+use crate::policy;
+use crate::problem::Problem;
+use crate::request::{Scopes, TokenRequest};
+use crate::routes::AppState;
+use crate::token::{self, FluidUser, Grant, SignedToken};
+
+const ALLOW: &str = "GET, POST";
+
+pub async fn token_function(state: &AppState, invocation: Invocation) -> Reply {
+    issue(state, &invocation)
+        .await
+        .unwrap_or_else(|problem| problem.to_reply())
+}
+
+async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+    if invocation.method != Method::GET && invocation.method != Method::POST {
+        return Err(Problem::MethodNotAllowed { allow: ALLOW });
+    }
+    let request = TokenRequest::parse(&invocation.query, &invocation.body, state.max_lifetime)?;
+    Span::current().record("tenant_id", request.tenant_id.as_str());
+
+    let grant = policy::grant_anonymous(request, state.max_lifetime);
+    let key = state
+        .keys
+        .key(&grant.tenant_id)
+        .await
+        .map_err(|error| match error {
+            KeyError::UnknownTenant => Problem::UnknownTenant {
+                tenant_id: grant.tenant_id.as_str().to_owned(),
+            },
+            KeyError::Unavailable { retry_after } => Problem::KeyStoreUnavailable { retry_after },
+        })?;
+    let token = token::issue(&grant, &key);
+
+    Ok(if prefers_json(&invocation.headers) {
+        let body = TokenJson::new(&grant, &token);
+        let json = serde_json::to_vec(&body).expect("a token response always serializes");
+        Reply::new(StatusCode::OK, "application/json", json)
+    } else {
+        Reply::new(StatusCode::OK, "text/plain; charset=utf-8", token.jwt)
+    })
+}
+
+/// The body for `Accept: application/json`: the token plus what a client would otherwise have
+/// to decode it for.
+#[derive(Serialize)]
+struct TokenJson<'a> {
+    token: &'a str,
+    #[serde(rename = "expiresAt")]
+    expires_at: u64,
+    #[serde(rename = "tenantId")]
+    tenant_id: &'a str,
+    #[serde(rename = "documentId")]
+    document_id: &'a str,
+    user: &'a FluidUser,
+    scopes: &'a Scopes,
+}
+
+impl<'a> TokenJson<'a> {
+    fn new(grant: &'a Grant, token: &'a SignedToken) -> Self {
+        TokenJson {
+            token: &token.jwt,
+            expires_at: token.expires_at,
+            tenant_id: grant.tenant_id.as_str(),
+            document_id: grant.document_id.as_str(),
+            user: &grant.user,
+            scopes: &grant.scopes,
+        }
+    }
+}
+
+/// True when the client prefers `application/json` to `text/plain`.
+///
+/// The raw JWT stays the default: Fluid's old `AzureFunctionTokenProvider` uses axios, whose
+/// default `Accept: application/json, text/plain, */*` ranks both equally and which hands the
+/// body to Fluid as the token. Only a client that ranks JSON strictly higher (for example
+/// `Accept: application/json`) gets the JSON document.
+fn prefers_json(headers: &HeaderMap) -> bool {
+    let accept = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join(",");
+    quality(&accept, "application/json") > quality(&accept, "text/plain")
+}
+
+/// The `q` the Accept header gives `media` (RFC 9110 §12.5.1): the most specific matching range
+/// wins; no match is 0.
+fn quality(accept: &str, media: &str) -> f32 {
+    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
+    let mut best: Option<(u8, f32)> = None;
+    for range in accept.split(',') {
+        let mut parts = range.split(';');
+        let pattern = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let specificity = if pattern == media {
+            3
+        } else if pattern.strip_suffix("/*") == Some(kind) {
+            2
+        } else if pattern == "*/*" {
+            1
+        } else {
+            continue;
+        };
+        let q = parts
+            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .find_map(|q| q.trim().parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if best.is_none_or(|(s, _)| specificity > s) {
+            best = Some((specificity, q));
+        }
+    }
+    best.map_or(0.0, |(_, q)| q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::http::HeaderValue;
+
+    fn json_for(accept: Option<&str>) -> bool {
+        let mut headers = HeaderMap::new();
+        if let Some(accept) = accept {
+            headers.insert(header::ACCEPT, HeaderValue::from_str(accept).unwrap());
+        }
+        prefers_json(&headers)
+    }
+
+    #[test]
+    fn content_negotiation() {
+        assert!(!json_for(None));
+        assert!(json_for(Some("application/json")));
+        assert!(json_for(Some("Application/JSON; charset=utf-8")));
+        assert!(!json_for(Some("application/json, text/plain, */*")), "axios default");
+        assert!(!json_for(Some("text/plain")));
+        assert!(!json_for(Some("*/*")));
+        assert!(json_for(Some("text/plain;q=0.5, application/json")));
+        assert!(json_for(Some("application/*, text/plain;q=0.1")));
+        assert!(!json_for(Some("application/json;q=0")));
+    }
+}

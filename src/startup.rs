@@ -1,0 +1,116 @@
+//! Builds the application from a [`Config`] and runs it until a shutdown signal.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::config::{AuthMode, Config, Launch};
+use crate::host::{self, Routing};
+use crate::keys::local::LocalKeys;
+use crate::routes::AppState;
+
+/// How long in-flight requests may take to finish after a shutdown signal. The host waits a
+/// few seconds before killing the process anyway; a token request takes microseconds.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Application {
+    listener: TcpListener,
+    state: Arc<AppState>,
+    routing: Routing,
+}
+
+impl Application {
+    /// Binds the listener and assembles the state. Errors are for the operator (bind failures).
+    pub async fn build(config: Config) -> Result<Application, String> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
+
+        match config.auth_mode {
+            AuthMode::None => tracing::warn!(
+                "AUTH_MODE=none: anyone who can reach this function gets tokens for any user; use it for development only"
+            ),
+        }
+        if config.tenant_keys.is_empty() {
+            tracing::warn!("TENANT_KEYS is empty: every tenant is unknown (404)");
+        }
+        tracing::info!(
+            address = %local_addr,
+            launch = match config.launch {
+                Launch::FunctionsHost => "functions-host",
+                Launch::Standalone => "standalone",
+            },
+            route_prefix = %config.route_prefix,
+            tenants = config.tenant_keys.len(),
+            max_lifetime_seconds = config.max_lifetime.seconds(),
+            "listening"
+        );
+
+        let state = AppState {
+            keys: Arc::new(LocalKeys::new(&config.tenant_keys)),
+            max_lifetime: config.max_lifetime,
+        };
+        Ok(Application {
+            listener,
+            state: Arc::new(state),
+            routing: Routing {
+                route_prefix: config.route_prefix,
+                forwarding: config.forwarding,
+            },
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight requests finish
+    /// (for at most [`DRAIN_TIMEOUT`]) and returns.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let signalled = Arc::new(Notify::new());
+        let notify = Arc::clone(&signalled);
+        let server = warp::serve(host::handler(self.state, self.routing))
+            .incoming(self.listener)
+            .graceful(async move {
+                shutdown.await;
+                tracing::info!("shutdown signal received; finishing in-flight requests");
+                notify.notify_one();
+            })
+            .run();
+        tokio::select! {
+            () = server => tracing::info!("stopped"),
+            () = async {
+                signalled.notified().await;
+                tokio::time::sleep(DRAIN_TIMEOUT).await;
+            } => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
+        }
+    }
+}
+
+/// Completes on SIGTERM (what the host and container runtimes send) or SIGINT (Ctrl+C).
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {},
+                    _ = terminate.recv() => {},
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
