@@ -113,7 +113,11 @@ impl Config {
                     Some(text) => parse_local_settings(text)?,
                     None => (HashMap::new(), None),
                 };
-                (Launch::Standalone, port.unwrap_or(DEFAULT_LOCAL_PORT), values)
+                (
+                    Launch::Standalone,
+                    port.unwrap_or(DEFAULT_LOCAL_PORT),
+                    values,
+                )
             }
         };
         // Real environment variables win over local.settings.json, as with `func start`.
@@ -195,11 +199,17 @@ impl HostJson {
         let route_prefix = match lookup(&json, &["extensions", "http", "routePrefix"]) {
             None | Some(Value::Null) => "api".to_string(),
             Some(Value::String(prefix)) => prefix.trim_matches('/').to_string(),
-            Some(_) => return Err(error("host.json: extensions.http.routePrefix must be a string")),
+            Some(_) => {
+                return Err(error(
+                    "host.json: extensions.http.routePrefix must be a string",
+                ));
+            }
         };
         let flag = |name: &str| {
-            matches!(lookup(&json, &["customHandler", name]), Some(Value::Bool(true)))
-                || matches!(lookup(&json, &["customHandler", name]), Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
+            matches!(
+                lookup(&json, &["customHandler", name]),
+                Some(Value::Bool(true))
+            ) || matches!(lookup(&json, &["customHandler", name]), Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
         };
         Ok(HostJson {
             route_prefix,
@@ -244,7 +254,9 @@ fn parse_local_settings(text: &str) -> Result<(HashMap<String, String>, Option<u
             value
                 .as_u64()
                 .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| error("local.settings.json: Host.LocalHttpPort must be a port number"))?,
+                .ok_or_else(|| {
+                    error("local.settings.json: Host.LocalHttpPort must be a port number")
+                })?,
         ),
     };
     Ok((values, port))
@@ -261,7 +273,9 @@ fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, C
         ))
     })?;
     let Value::Object(map) = json else {
-        return Err(error("TENANT_KEYS must be a JSON object mapping tenantId to key"));
+        return Err(error(
+            "TENANT_KEYS must be a JSON object mapping tenantId to key",
+        ));
     };
     map.into_iter()
         .map(|(tenant, key)| {
@@ -285,16 +299,26 @@ fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, C
 mod tests {
     use super::*;
 
-    fn config(vars: &[(&str, &str)], host: Option<&str>, local: Option<&str>) -> Result<Config, ConfigError> {
-        let vars: HashMap<String, String> =
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    fn config(
+        vars: &[(&str, &str)],
+        host: Option<&str>,
+        local: Option<&str>,
+    ) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::from_sources(&|name| vars.get(name).cloned(), host, local)
     }
 
     #[test]
     fn functions_host_launch() {
         let c = config(
-            &[("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"), ("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t1":"k1"}"#)],
+            &[
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "4567"),
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"t1":"k1"}"#),
+            ],
             Some(r#"{"extensions":{"http":{"routePrefix":"/fluid/"}}}"#),
             Some(r#"{"Values":{"TENANT_KEYS":"ignored under the host"}}"#),
         )
@@ -315,7 +339,10 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:7199".parse().unwrap());
         assert_eq!(c.route_prefix, "api");
         assert_eq!(c.max_lifetime.seconds(), 60);
-        assert!(c.tenant_keys.contains_key(&TenantId::parse("local").unwrap()));
+        assert!(
+            c.tenant_keys
+                .contains_key(&TenantId::parse("local").unwrap())
+        );
 
         let c = config(&[("AUTH_MODE", "none")], None, None).unwrap();
         assert_eq!(c.listen.port(), 7071);
@@ -339,29 +366,90 @@ mod tests {
 
     #[test]
     fn bad_tenant_keys_fail_without_showing_keys() {
-        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t1":"very-secret""#)], None, None).unwrap_err();
-        assert!(e.to_string().starts_with("TENANT_KEYS must be a JSON object"), "{e}");
+        let e = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"t1":"very-secret""#),
+            ],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("TENANT_KEYS must be a JSON object"),
+            "{e}"
+        );
         assert!(!e.to_string().contains("very-secret"));
-        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"["very-secret"]"#)], None, None).unwrap_err();
+        let e = config(
+            &[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"["very-secret"]"#)],
+            None,
+            None,
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("very-secret"));
-        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"bad/id":"very-secret"}"#)], None, None).unwrap_err();
-        assert!(e.to_string().contains("bad/id") && !e.to_string().contains("very-secret"), "{e}");
-        let e = config(&[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t":42}"#)], None, None).unwrap_err();
+        let e = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"bad/id":"very-secret"}"#),
+            ],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("bad/id") && !e.to_string().contains("very-secret"),
+            "{e}"
+        );
+        let e = config(
+            &[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t":42}"#)],
+            None,
+            None,
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("must be a non-empty string"), "{e}");
     }
 
     #[test]
     fn lifetime_cap() {
         for bad in ["0", "3601", "x", "-1"] {
-            let e = config(&[("AUTH_MODE", "none"), ("TOKEN_MAX_LIFETIME_SECONDS", bad)], None, None).unwrap_err();
-            assert!(e.to_string().starts_with("TOKEN_MAX_LIFETIME_SECONDS"), "{bad}: {e}");
+            let e = config(
+                &[("AUTH_MODE", "none"), ("TOKEN_MAX_LIFETIME_SECONDS", bad)],
+                None,
+                None,
+            )
+            .unwrap_err();
+            assert!(
+                e.to_string().starts_with("TOKEN_MAX_LIFETIME_SECONDS"),
+                "{bad}: {e}"
+            );
         }
     }
 
     #[test]
     fn malformed_files_and_port() {
-        assert!(config(&[("AUTH_MODE", "none")], Some("{"), None).unwrap_err().to_string().starts_with("host.json"));
-        assert!(config(&[("AUTH_MODE", "none")], None, Some("nope")).unwrap_err().to_string().starts_with("local.settings.json"));
-        assert!(config(&[("AUTH_MODE", "none"), ("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], None, None).is_err());
+        assert!(
+            config(&[("AUTH_MODE", "none")], Some("{"), None)
+                .unwrap_err()
+                .to_string()
+                .starts_with("host.json")
+        );
+        assert!(
+            config(&[("AUTH_MODE", "none")], None, Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("local.settings.json")
+        );
+        assert!(
+            config(
+                &[
+                    ("AUTH_MODE", "none"),
+                    ("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")
+                ],
+                None,
+                None
+            )
+            .is_err()
+        );
     }
 }

@@ -57,28 +57,30 @@ pub fn handler(
     routing: Routing,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let routing = Arc::new(routing);
-    let query = warp::query::raw()
-        .or(warp::any().map(String::new))
-        .unify();
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
         .and(query)
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
-        .then(move |method, path: FullPath, query: String, headers, body| {
-            let state = Arc::clone(&state);
-            let routing = Arc::clone(&routing);
-            async move {
-                let request = HttpRequest {
-                    method,
-                    path: path.as_str().to_owned(),
-                    query,
-                    headers,
-                };
-                dispatch(&state, &routing, request, body).await
-            }
+        .then(
+            move |method, path: FullPath, query: String, headers, body| {
+                let state = Arc::clone(&state);
+                let routing = Arc::clone(&routing);
+                async move {
+                    let request = HttpRequest {
+                        method,
+                        path: path.as_str().to_owned(),
+                        query,
+                        headers,
+                    };
+                    dispatch(&state, &routing, request, body).await
+                }
+            },
+        )
+        .recover(|_rejection| async {
+            Ok::<_, Infallible>(into_response(Problem::Internal.to_reply()))
         })
-        .recover(|_rejection| async { Ok::<_, Infallible>(into_response(Problem::Internal.to_reply())) })
         .unify()
 }
 
@@ -98,7 +100,10 @@ enum Route {
 }
 
 fn route(method: &Method, path: &str, routing: &Routing) -> Route {
-    let path = path.strip_suffix('/').filter(|p| !p.is_empty()).unwrap_or(path);
+    let path = path
+        .strip_suffix('/')
+        .filter(|p| !p.is_empty())
+        .unwrap_or(path);
     if path == "/" {
         return Route::Readiness;
     }
@@ -125,7 +130,12 @@ fn route(method: &Method, path: &str, routing: &Routing) -> Route {
 /// The status the client sees, and the HTTP response for the host.
 type Outcome = (StatusCode, Response);
 
-async fn dispatch<S, B>(state: &AppState, routing: &Routing, request: HttpRequest, body: S) -> Response
+async fn dispatch<S, B>(
+    state: &AppState,
+    routing: &Routing,
+    request: HttpRequest,
+    body: S,
+) -> Response
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -133,7 +143,11 @@ where
     let started = Instant::now();
     let (mode, function) = match route(&request.method, &request.path, routing) {
         Route::Readiness => {
-            return into_response(Reply::new(StatusCode::OK, "text/plain; charset=utf-8", "ready"));
+            return into_response(Reply::new(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "ready",
+            ));
         }
         Route::Forwarded(function) => ("forwarded", Some(function)),
         Route::Envelope(function) => ("envelope", Some(function)),
@@ -145,7 +159,10 @@ where
         method = field::Empty,
         path = field::Empty,
         function = function.map(Function::name),
-        invocation_id = request.headers.get(INVOCATION_ID).and_then(|v| v.to_str().ok()),
+        invocation_id = request
+            .headers
+            .get(INVOCATION_ID)
+            .and_then(|v| v.to_str().ok()),
         tenant_id = field::Empty,
     );
     let (status, response) = async {
@@ -174,7 +191,12 @@ fn plain(reply: Reply) -> Outcome {
 }
 
 /// Forwarding mode: the client's own request in, our response straight back.
-async fn invoke_forwarded<S, B>(state: &AppState, function: Function, request: HttpRequest, body: S) -> Outcome
+async fn invoke_forwarded<S, B>(
+    state: &AppState,
+    function: Function,
+    request: HttpRequest,
+    body: S,
+) -> Outcome
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -184,9 +206,13 @@ where
         Ok(body) => body,
         Err(problem) => return plain(problem.to_reply()),
     };
+    let query = match QueryParams::parse(&request.query) {
+        Ok(query) => query,
+        Err(problem) => return plain(problem.to_reply()),
+    };
     let invocation = Invocation {
         method: request.method,
-        query: QueryParams::parse(&request.query),
+        query,
         headers: request.headers,
         body,
     };
@@ -294,7 +320,12 @@ struct HttpOutput {
 
 /// Envelope mode: the client's request inside the JSON invocation, our response inside the
 /// JSON result. A body that is not a valid invocation is answered to the host directly.
-async fn invoke_envelope<S, B>(state: &AppState, function: Function, request: HttpRequest, body: S) -> Outcome
+async fn invoke_envelope<S, B>(
+    state: &AppState,
+    function: Function,
+    request: HttpRequest,
+    body: S,
+) -> Outcome
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
@@ -316,7 +347,9 @@ where
                 headers: reply
                     .headers
                     .iter()
-                    .filter_map(|(name, value)| Some((title_case(name), value.to_str().ok()?.to_owned())))
+                    .filter_map(|(name, value)| {
+                        Some((title_case(name), value.to_str().ok()?.to_owned()))
+                    })
                     .collect(),
                 body: String::from_utf8_lossy(&reply.body).into_owned(),
             },
@@ -325,7 +358,11 @@ where
         return_value: None,
     };
     let json = serde_json::to_vec(&result).expect("an invocation result always serializes");
-    let response = into_response(Reply::new(StatusCode::OK, "application/json; charset=utf-8", json));
+    let response = into_response(Reply::new(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        json,
+    ));
     (status, response)
 }
 
@@ -339,8 +376,9 @@ fn parse_envelope(bytes: &[u8]) -> Result<EnvelopeRequest, Problem> {
     let malformed = |detail: &str| Problem::MalformedInvocation {
         detail: detail.to_string(),
     };
-    let envelope: Envelope = serde_json::from_slice(bytes)
-        .map_err(|_| malformed("The invocation is not a Functions host HTTP envelope (Data.req)."))?;
+    let envelope: Envelope = serde_json::from_slice(bytes).map_err(|_| {
+        malformed("The invocation is not a Functions host HTTP envelope (Data.req).")
+    })?;
     let req = envelope.data.req;
     let method = Method::from_bytes(req.method.as_bytes())
         .map_err(|_| malformed("Data.req.Method is not an HTTP method."))?;
@@ -463,16 +501,37 @@ mod tests {
     fn routes() {
         let api = routing("api", false);
         assert_eq!(name(route(&Method::GET, "/", &api)), "ready");
-        assert_eq!(name(route(&Method::GET, "/api/TokenFunction", &api)), "forwarded TokenFunction");
-        assert_eq!(name(route(&Method::PUT, "/API/tokenfunction/", &api)), "forwarded TokenFunction");
-        assert_eq!(name(route(&Method::POST, "/TokenFunction", &api)), "envelope TokenFunction");
-        assert_eq!(name(route(&Method::GET, "/TokenFunction", &api)), "not found");
-        assert_eq!(name(route(&Method::GET, "/apix/TokenFunction", &api)), "not found");
+        assert_eq!(
+            name(route(&Method::GET, "/api/TokenFunction", &api)),
+            "forwarded TokenFunction"
+        );
+        assert_eq!(
+            name(route(&Method::PUT, "/API/tokenfunction/", &api)),
+            "forwarded TokenFunction"
+        );
+        assert_eq!(
+            name(route(&Method::POST, "/TokenFunction", &api)),
+            "envelope TokenFunction"
+        );
+        assert_eq!(
+            name(route(&Method::GET, "/TokenFunction", &api)),
+            "not found"
+        );
+        assert_eq!(
+            name(route(&Method::GET, "/apix/TokenFunction", &api)),
+            "not found"
+        );
         assert_eq!(name(route(&Method::GET, "/api/Other", &api)), "not found");
         assert_eq!(name(route(&Method::GET, "/api", &api)), "not found");
 
-        assert_eq!(name(route(&Method::POST, "/TokenFunction", &routing("", true))), "forwarded TokenFunction");
-        assert_eq!(name(route(&Method::POST, "/TokenFunction", &routing("", false))), "envelope TokenFunction");
+        assert_eq!(
+            name(route(&Method::POST, "/TokenFunction", &routing("", true))),
+            "forwarded TokenFunction"
+        );
+        assert_eq!(
+            name(route(&Method::POST, "/TokenFunction", &routing("", false))),
+            "envelope TokenFunction"
+        );
     }
 
     #[test]
@@ -486,7 +545,10 @@ mod tests {
         };
         assert_eq!(invocation.method, Method::POST);
         assert_eq!(invocation.query.get("scopes"), Some("doc:read,doc:write"));
-        assert_eq!(invocation.headers.get("accept").unwrap(), "application/json");
+        assert_eq!(
+            invocation.headers.get("accept").unwrap(),
+            "application/json"
+        );
         assert_eq!(&invocation.body[..], br#"{"documentId":"d"}"#);
     }
 
@@ -503,8 +565,20 @@ mod tests {
 
     #[test]
     fn malformed_envelopes() {
-        for json in ["", "{}", r#"{"Data":{}}"#, r#"{"Data":{"req":{"Method":"GE T"}}}"#, "[1]"] {
-            assert!(matches!(parse_envelope(json.as_bytes()), Err(Problem::MalformedInvocation { .. })), "{json}");
+        for json in [
+            "",
+            "{}",
+            r#"{"Data":{}}"#,
+            r#"{"Data":{"req":{"Method":"GE T"}}}"#,
+            "[1]",
+        ] {
+            assert!(
+                matches!(
+                    parse_envelope(json.as_bytes()),
+                    Err(Problem::MalformedInvocation { .. })
+                ),
+                "{json}"
+            );
         }
     }
 

@@ -9,6 +9,8 @@
 use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
+use crate::problem::Problem;
+
 /// Largest request body a function accepts; larger bodies are answered with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -29,13 +31,25 @@ pub struct Invocation {
 pub struct QueryParams(Vec<(String, String)>);
 
 impl QueryParams {
-    /// Parses a raw (percent-encoded, `+` for space) query string.
-    pub fn parse(raw: &str) -> Self {
+    /// Parses a raw (percent-encoded, `+` for space) query string. A name or value whose bytes
+    /// are not UTF-8 is refused rather than silently replaced, so a caller never gets a token for
+    /// a document id other than the one it sent.
+    pub fn parse(raw: &str) -> Result<Self, Problem> {
         let mut params = QueryParams::default();
-        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
-            params.insert(name.into_owned(), value.into_owned());
+        for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let name = decode(name).ok_or_else(|| Problem::InvalidQuery {
+                detail: "The query string is not valid percent-encoded UTF-8.".to_string(),
+            })?;
+            let value = decode(value).ok_or_else(|| Problem::InvalidQuery {
+                detail: format!(
+                    "The value of '{}' is not valid percent-encoded UTF-8.",
+                    name.escape_debug()
+                ),
+            })?;
+            params.insert(name, value);
         }
-        params
+        Ok(params)
     }
 
     /// Adds a value, joining it to an earlier value of the same name with `,`.
@@ -50,7 +64,10 @@ impl QueryParams {
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -62,6 +79,16 @@ impl FromIterator<(String, String)> for QueryParams {
         }
         params
     }
+}
+
+/// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; `None` unless the
+/// bytes are UTF-8.
+fn decode(text: &str) -> Option<String> {
+    let plus_as_space = text.replace('+', " ");
+    percent_encoding::percent_decode_str(&plus_as_space)
+        .decode_utf8()
+        .ok()
+        .map(|cow| cow.into_owned())
 }
 
 /// A protocol-neutral HTTP response.
@@ -101,10 +128,11 @@ impl Reply {
 #[cfg(test)]
 mod tests {
     use super::QueryParams;
+    use crate::problem::Problem;
 
     #[test]
     fn repeated_names_are_joined_like_the_host_does() {
-        let q = QueryParams::parse("scopes=doc:read&tenantId=t&scopes=doc:write");
+        let q = QueryParams::parse("scopes=doc:read&tenantId=t&scopes=doc:write").unwrap();
         assert_eq!(q.get("scopes"), Some("doc:read,doc:write"));
         assert_eq!(q.get("tenantId"), Some("t"));
         assert_eq!(q.get("missing"), None);
@@ -112,8 +140,28 @@ mod tests {
 
     #[test]
     fn percent_and_plus_decoding() {
-        let q = QueryParams::parse("userName=Zo%C3%AB+Smith&x=%7B%22a%22%3A1%7D");
+        let q = QueryParams::parse("userName=Zo%C3%AB+Smith&x=%7B%22a%22%3A1%7D&plus=%2B&&flag")
+            .unwrap();
         assert_eq!(q.get("userName"), Some("Zoë Smith"));
         assert_eq!(q.get("x"), Some("{\"a\":1}"));
+        assert_eq!(q.get("plus"), Some("+"));
+        assert_eq!(q.get("flag"), Some(""));
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused_not_replaced() {
+        assert!(matches!(
+            QueryParams::parse("documentId=%FF"),
+            Err(Problem::InvalidQuery { .. })
+        ));
+        assert!(matches!(
+            QueryParams::parse("%C3=x"),
+            Err(Problem::InvalidQuery { .. })
+        ));
+        // A malformed escape is kept literally, as browsers and ASP.NET do.
+        assert_eq!(
+            QueryParams::parse("tenantId=%ZZ").unwrap().get("tenantId"),
+            Some("%ZZ")
+        );
     }
 }

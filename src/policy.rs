@@ -39,7 +39,7 @@ mod tests {
 
     fn grant(query: &str) -> Grant {
         let max = Lifetime::new(1800, Lifetime::HARD_CAP).unwrap();
-        let request = TokenRequest::parse(&QueryParams::parse(query), b"", max).unwrap();
+        let request = TokenRequest::parse(&QueryParams::parse(query).unwrap(), b"", max).unwrap();
         grant_anonymous(request, max)
     }
 
@@ -56,7 +56,10 @@ mod tests {
     #[test]
     fn name_defaults_to_the_given_id() {
         let grant = grant("tenantId=t&userId=u7");
-        assert_eq!((grant.user.id.as_str(), grant.user.name.as_str()), ("u7", "u7"));
+        assert_eq!(
+            (grant.user.id.as_str(), grant.user.name.as_str()),
+            ("u7", "u7")
+        );
     }
 
     #[test]

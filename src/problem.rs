@@ -22,6 +22,8 @@ pub enum Problem {
         parameter: &'static str,
         detail: String,
     },
+    /// The query string cannot be decoded.
+    InvalidQuery { detail: String },
     /// The request body is not what the function accepts (e.g. not a JSON object).
     InvalidBody { detail: String },
     /// The body is larger than [`crate::invocation::MAX_BODY_BYTES`].
@@ -51,6 +53,7 @@ impl Problem {
     pub fn status(&self) -> StatusCode {
         match self {
             Problem::InvalidParameter { .. }
+            | Problem::InvalidQuery { .. }
             | Problem::InvalidBody { .. }
             | Problem::MalformedInvocation { .. } => StatusCode::BAD_REQUEST,
             Problem::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -64,6 +67,7 @@ impl Problem {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Problem::InvalidParameter { .. } => ("invalid-parameter", "Invalid request parameter"),
+            Problem::InvalidQuery { .. } => ("invalid-query", "Invalid query string"),
             Problem::InvalidBody { .. } => ("invalid-body", "Invalid request body"),
             Problem::BodyTooLarge { .. } => ("body-too-large", "Request body too large"),
             Problem::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
@@ -82,9 +86,9 @@ impl Problem {
     fn detail(&self) -> String {
         match self {
             Problem::InvalidParameter { parameter, detail } => format!("{parameter}: {detail}"),
-            Problem::InvalidBody { detail } | Problem::MalformedInvocation { detail } => {
-                detail.clone()
-            }
+            Problem::InvalidQuery { detail }
+            | Problem::InvalidBody { detail }
+            | Problem::MalformedInvocation { detail } => detail.clone(),
             Problem::BodyTooLarge { limit } => {
                 format!("The request body exceeds the limit of {limit} bytes.")
             }
@@ -171,7 +175,12 @@ mod tests {
         assert_eq!(doc["status"], 400);
         assert_eq!(doc["parameter"], "tenantId");
         assert_eq!(doc["detail"], "tenantId: is required");
-        assert!(doc["type"].as_str().unwrap().ends_with("/invalid-parameter"));
+        assert!(
+            doc["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("/invalid-parameter")
+        );
     }
 
     #[test]

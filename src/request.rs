@@ -22,7 +22,10 @@ impl TenantId {
             return Err(Problem::invalid(Self::PARAMETER, "is required"));
         }
         if value.len() > 128 {
-            return Err(Problem::invalid(Self::PARAMETER, "must be at most 128 characters"));
+            return Err(Problem::invalid(
+                Self::PARAMETER,
+                "must be at most 128 characters",
+            ));
         }
         if !value
             .bytes()
@@ -203,7 +206,9 @@ impl AdditionalDetails {
     const MAX_BYTES: usize = 4096;
 
     fn new(value: Value) -> Result<Self, Problem> {
-        let size = serde_json::to_vec(&value).map(|v| v.len()).unwrap_or(usize::MAX);
+        let size = serde_json::to_vec(&value)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX);
         if size > Self::MAX_BYTES {
             return Err(Problem::invalid(
                 Self::PARAMETER,
@@ -233,7 +238,11 @@ pub struct TokenRequest {
 
 impl TokenRequest {
     /// Parses the query string and body of one invocation. `max_lifetime` bounds `lifetime`.
-    pub fn parse(query: &QueryParams, body: &[u8], max_lifetime: Lifetime) -> Result<Self, Problem> {
+    pub fn parse(
+        query: &QueryParams,
+        body: &[u8],
+        max_lifetime: Lifetime,
+    ) -> Result<Self, Problem> {
         let body = parse_body(body)?;
         let params = Params { query, body: &body };
 
@@ -379,7 +388,7 @@ mod tests {
     const MAX: Lifetime = Lifetime::HARD_CAP;
 
     fn parse(query: &str, body: &str) -> Result<TokenRequest, Problem> {
-        TokenRequest::parse(&QueryParams::parse(query), body.as_bytes(), MAX)
+        TokenRequest::parse(&QueryParams::parse(query).unwrap(), body.as_bytes(), MAX)
     }
 
     fn parameter_of(result: Result<TokenRequest, Problem>) -> &'static str {
@@ -415,7 +424,10 @@ mod tests {
         assert_eq!(parameter_of(parse("", "")), "tenantId");
         assert_eq!(parameter_of(parse("tenantId=", "")), "tenantId");
         assert_eq!(parameter_of(parse("tenantId=a%2Fb", "")), "tenantId");
-        assert_eq!(parameter_of(parse(&format!("tenantId={}", "a".repeat(129)), "")), "tenantId");
+        assert_eq!(
+            parameter_of(parse(&format!("tenantId={}", "a".repeat(129)), "")),
+            "tenantId"
+        );
         assert!(parse(&format!("tenantId={}", "a".repeat(128)), "").is_ok());
         assert!(parse("tenantId=A-z_0.9", "").is_ok());
         assert_eq!(parameter_of(parse("", r#"{"tenantId":5}"#)), "tenantId");
@@ -423,11 +435,23 @@ mod tests {
 
     #[test]
     fn document_id_rules() {
-        assert_eq!(parameter_of(parse("tenantId=t&documentId=a%0Ab", "")), "documentId");
-        let long = "é".repeat(256);
-        assert_eq!(parse(&format!("tenantId=t&documentId={long}"), "").unwrap().document_id.as_str(), long);
         assert_eq!(
-            parameter_of(parse(&format!("tenantId=t&documentId={}", "x".repeat(257)), "")),
+            parameter_of(parse("tenantId=t&documentId=a%0Ab", "")),
+            "documentId"
+        );
+        let long = "é".repeat(256);
+        assert_eq!(
+            parse(&format!("tenantId=t&documentId={long}"), "")
+                .unwrap()
+                .document_id
+                .as_str(),
+            long
+        );
+        assert_eq!(
+            parameter_of(parse(
+                &format!("tenantId=t&documentId={}", "x".repeat(257)),
+                ""
+            )),
             "documentId"
         );
     }
@@ -438,7 +462,13 @@ mod tests {
         assert_eq!(request.user_id.unwrap().into_string(), "u1");
         assert_eq!(request.user_name.unwrap().into_string(), "Ann");
         assert_eq!(parse("tenantId=t&userId=", "").unwrap().user_id, None);
-        assert_eq!(parameter_of(parse(&format!("tenantId=t&userName={}", "n".repeat(257)), "")), "userName");
+        assert_eq!(
+            parameter_of(parse(
+                &format!("tenantId=t&userName={}", "n".repeat(257)),
+                ""
+            )),
+            "userName"
+        );
     }
 
     #[test]
@@ -454,43 +484,107 @@ mod tests {
     fn scopes_from_body() {
         let request = parse("", r#"{"tenantId":"t","scopes":["doc:read","doc:read"]}"#).unwrap();
         assert_eq!(request.scopes.unwrap().as_slice(), &[Scope::DocRead]);
-        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":[]}"#)), "scopes");
-        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":"doc:read"}"#)), "scopes");
-        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","scopes":[1]}"#)), "scopes");
+        assert_eq!(
+            parameter_of(parse("", r#"{"tenantId":"t","scopes":[]}"#)),
+            "scopes"
+        );
+        assert_eq!(
+            parameter_of(parse("", r#"{"tenantId":"t","scopes":"doc:read"}"#)),
+            "scopes"
+        );
+        assert_eq!(
+            parameter_of(parse("", r#"{"tenantId":"t","scopes":[1]}"#)),
+            "scopes"
+        );
     }
 
     #[test]
     fn unknown_or_empty_scopes_are_rejected() {
         assert_eq!(parameter_of(parse("tenantId=t&scopes=", "")), "scopes");
-        assert_eq!(parameter_of(parse("tenantId=t&scopes=doc:delete", "")), "scopes");
-        assert_eq!(parameter_of(parse("tenantId=t&scopes=summary:read", "")), "scopes");
+        assert_eq!(
+            parameter_of(parse("tenantId=t&scopes=doc:delete", "")),
+            "scopes"
+        );
+        assert_eq!(
+            parameter_of(parse("tenantId=t&scopes=summary:read", "")),
+            "scopes"
+        );
     }
 
     #[test]
     fn additional_details() {
-        let request = parse("tenantId=t&additionalDetails=%7B%22b%22%3A1%2C%22a%22%3A2%7D", "").unwrap();
+        let request = parse(
+            "tenantId=t&additionalDetails=%7B%22b%22%3A1%2C%22a%22%3A2%7D",
+            "",
+        )
+        .unwrap();
         let details = request.additional_details.unwrap();
         // Key order is the caller's, as JSON.stringify would keep it.
-        assert_eq!(serde_json::to_string(details.as_value()).unwrap(), r#"{"b":1,"a":2}"#);
-        assert_eq!(parameter_of(parse("tenantId=t&additionalDetails=%7Bnope", "")), "additionalDetails");
-        let body = parse("", r#"{"tenantId":"t","additionalDetails":["x",{"y":true}]}"#).unwrap();
-        assert_eq!(body.additional_details.unwrap().as_value(), &json!(["x", {"y": true}]));
+        assert_eq!(
+            serde_json::to_string(details.as_value()).unwrap(),
+            r#"{"b":1,"a":2}"#
+        );
+        assert_eq!(
+            parameter_of(parse("tenantId=t&additionalDetails=%7Bnope", "")),
+            "additionalDetails"
+        );
+        let body = parse(
+            "",
+            r#"{"tenantId":"t","additionalDetails":["x",{"y":true}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            body.additional_details.unwrap().as_value(),
+            &json!(["x", {"y": true}])
+        );
         let big = json!({ "tenantId": "t", "additionalDetails": "x".repeat(5000) }).to_string();
         assert_eq!(parameter_of(parse("", &big)), "additionalDetails");
     }
 
     #[test]
     fn lifetime_bounds() {
-        assert_eq!(parse("tenantId=t&lifetime=1", "").unwrap().lifetime.unwrap().seconds(), 1);
-        assert_eq!(parse("tenantId=t&lifetime=3600", "").unwrap().lifetime.unwrap().seconds(), 3600);
+        assert_eq!(
+            parse("tenantId=t&lifetime=1", "")
+                .unwrap()
+                .lifetime
+                .unwrap()
+                .seconds(),
+            1
+        );
+        assert_eq!(
+            parse("tenantId=t&lifetime=3600", "")
+                .unwrap()
+                .lifetime
+                .unwrap()
+                .seconds(),
+            3600
+        );
         for bad in ["0", "3601", "-5", "1.5", "abc", "99999999999999999999"] {
-            assert_eq!(parameter_of(parse(&format!("tenantId=t&lifetime={bad}"), "")), "lifetime", "{bad}");
+            assert_eq!(
+                parameter_of(parse(&format!("tenantId=t&lifetime={bad}"), "")),
+                "lifetime",
+                "{bad}"
+            );
         }
-        assert_eq!(parse("", r#"{"tenantId":"t","lifetime":60}"#).unwrap().lifetime.unwrap().seconds(), 60);
-        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","lifetime":60.5}"#)), "lifetime");
+        assert_eq!(
+            parse("", r#"{"tenantId":"t","lifetime":60}"#)
+                .unwrap()
+                .lifetime
+                .unwrap()
+                .seconds(),
+            60
+        );
+        assert_eq!(
+            parameter_of(parse("", r#"{"tenantId":"t","lifetime":60.5}"#)),
+            "lifetime"
+        );
         let short = Lifetime::new(600, MAX).unwrap();
         assert_eq!(
-            parameter_of(TokenRequest::parse(&QueryParams::parse("tenantId=t&lifetime=601"), b"", short)),
+            parameter_of(TokenRequest::parse(
+                &QueryParams::parse("tenantId=t&lifetime=601").unwrap(),
+                b"",
+                short
+            )),
             "lifetime"
         );
     }
@@ -498,14 +592,21 @@ mod tests {
     #[test]
     fn body_must_be_a_json_object() {
         for body in ["[1]", "\"t\"", "{", "tenantId=t", "\u{0}"] {
-            assert!(matches!(parse("", body), Err(Problem::InvalidBody { .. })), "{body}");
+            assert!(
+                matches!(parse("", body), Err(Problem::InvalidBody { .. })),
+                "{body}"
+            );
         }
         assert!(parse("tenantId=t", "  \n").is_ok());
     }
 
     #[test]
     fn null_counts_as_absent() {
-        let request = parse("", r#"{"tenantId":"t","documentId":null,"additionalDetails":null}"#).unwrap();
+        let request = parse(
+            "",
+            r#"{"tenantId":"t","documentId":null,"additionalDetails":null}"#,
+        )
+        .unwrap();
         assert_eq!(request.document_id.as_str(), "");
         assert_eq!(request.additional_details, None);
     }

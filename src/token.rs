@@ -141,7 +141,7 @@ mod tests {
                 .unwrap_or_default()
         );
         let request = crate::request::TokenRequest::parse(
-            &crate::invocation::QueryParams::parse(&query),
+            &crate::invocation::QueryParams::parse(&query).unwrap(),
             b"",
             Lifetime::HARD_CAP,
         )
@@ -221,7 +221,10 @@ mod tests {
     #[test]
     fn verifies_with_the_jsonwebtoken_crate() {
         for secret in ["0123456789abcdef0123456789abcdef", "clé-Zoë-😀"] {
-            let token = issue(&grant(Some(json!({"n": "Zoë 😀"}))), &TenantKey::from_secret(secret));
+            let token = issue(
+                &grant(Some(json!({"n": "Zoë 😀"}))),
+                &TenantKey::from_secret(secret),
+            );
             let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
             validation.required_spec_claims.clear();
             validation.leeway = 0;
@@ -250,7 +253,10 @@ mod tests {
         let a = issue(&grant(None), &key);
         let b = issue(&grant(None), &key);
         assert_ne!(a.jwt, b.jwt);
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         assert!(a.issued_at.abs_diff(now) <= 1);
         let jti = |t: &SignedToken| {
             let payload: serde_json::Value =

@@ -113,7 +113,11 @@ fn quality(accept: &str, media: &str) -> f32 {
             continue;
         };
         let q = parts
-            .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
+            .filter_map(|p| {
+                p.trim()
+                    .strip_prefix("q=")
+                    .or_else(|| p.trim().strip_prefix("Q="))
+            })
             .find_map(|q| q.trim().parse::<f32>().ok())
             .unwrap_or(1.0);
         if best.is_none_or(|(s, _)| specificity > s) {
@@ -141,7 +145,10 @@ mod tests {
         assert!(!json_for(None));
         assert!(json_for(Some("application/json")));
         assert!(json_for(Some("Application/JSON; charset=utf-8")));
-        assert!(!json_for(Some("application/json, text/plain, */*")), "axios default");
+        assert!(
+            !json_for(Some("application/json, text/plain, */*")),
+            "axios default"
+        );
         assert!(!json_for(Some("text/plain")));
         assert!(!json_for(Some("*/*")));
         assert!(json_for(Some("text/plain;q=0.5, application/json")));

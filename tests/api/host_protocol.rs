@@ -1,0 +1,431 @@
+//! The custom-handler protocol: how the host starts, probes, invokes and stops the handler, and
+//! the standalone start that stands in for `func start`.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::host_emulator::{envelope_for, free_port};
+use crate::support::*;
+
+/// The parts of a response that must not depend on the protocol mode. Tokens differ in `iat`,
+/// `exp` and `jti` from call to call, so a token body is compared by its other claims.
+fn comparable(response: &PublicResponse) -> Value {
+    let mut body = match response.header("content-type") {
+        Some(t) if t.starts_with("text/plain") && response.status == 200 => {
+            claims(&response.text())
+        }
+        Some(t) if t.contains("json") => response.json(),
+        _ => Value::String(response.text()),
+    };
+    let strip = |value: &mut Value| {
+        if let Some(map) = value.as_object_mut() {
+            for volatile in ["iat", "exp", "jti", "expiresAt"] {
+                map.remove(volatile);
+            }
+        }
+    };
+    if let Some(mut token) = body.get("token").and_then(Value::as_str).map(claims) {
+        strip(&mut token);
+        body["token"] = token;
+    }
+    strip(&mut body);
+    let header = |name| response.header(name).map(str::to_string);
+    json!({
+        "status": response.status,
+        "content-type": header("content-type"),
+        "cache-control": header("cache-control"),
+        "allow": header("allow"),
+        "retry-after": header("retry-after"),
+        "body": body,
+    })
+}
+
+#[tokio::test]
+async fn both_modes_answer_every_request_identically() {
+    let forwarding = TestApp::spawn(Protocol::Forwarding).await;
+    let envelope = TestApp::spawn(Protocol::Envelope).await;
+    let requests = [
+        PublicRequest::get("/api/TokenFunction?tenantId=t1&userId=u1&userName=Ann&documentId=d"),
+        PublicRequest::get("/api/TokenFunction?tenantId=t1&userId=u1")
+            .header("Accept", "application/json"),
+        PublicRequest::get(
+            "/api/TokenFunction?tenantId=t1&userId=u1&scopes=doc:read&scopes=doc:write",
+        ),
+        PublicRequest::post("/api/TokenFunction")
+            .json(&json!({"tenantId": "t1", "userId": "u", "additionalDetails": {"b": 2, "a": 1}})),
+        PublicRequest::post("/api/tokenfunction?tenantId=t1&userId=u")
+            .header("Content-Type", "application/octet-stream")
+            .body("{\"documentId\":\"bin\"}"),
+        PublicRequest::get("/api/TokenFunction"),
+        PublicRequest::get("/api/TokenFunction?tenantId=t1&lifetime=0"),
+        PublicRequest::get("/api/TokenFunction?tenantId=unknown"),
+        PublicRequest::new(reqwest::Method::PUT, "/api/TokenFunction?tenantId=t1"),
+        PublicRequest::post("/api/TokenFunction").body("[]"),
+        PublicRequest::post("/api/TokenFunction").body(vec![b'x'; 70_000]),
+    ];
+    for request in requests {
+        let a = forwarding.send(request.clone()).await;
+        let b = envelope.send(request.clone()).await;
+        assert_eq!(
+            comparable(&a),
+            comparable(&b),
+            "{} {}",
+            request.method,
+            request.target
+        );
+    }
+}
+
+#[tokio::test]
+async fn readiness_probe_and_unknown_paths() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let base = format!("http://127.0.0.1:{}", app.host.port());
+    let ready = client.get(format!("{base}/")).send().await.unwrap();
+    assert_eq!(ready.status(), 200);
+    for path in [
+        "/api/Other",
+        "/api",
+        "/TokenFunction",
+        "/api/TokenFunction/extra",
+    ] {
+        let response = client.get(format!("{base}{path}")).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+}
+
+#[tokio::test]
+async fn envelope_wire_format() {
+    let app = TestApp::spawn(Protocol::Envelope).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let call = |request: PublicRequest| {
+        let client = client.clone();
+        let url = format!("http://127.0.0.1:{}/TokenFunction", app.host.port());
+        async move {
+            let (path, query) = request
+                .target
+                .split_once('?')
+                .unwrap_or((&request.target, ""));
+            let query: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect();
+            let envelope = envelope_for(path, &query, &request);
+            let response = client
+                .post(url)
+                .header("Content-Type", "application/json; charset=utf-8")
+                .header(
+                    "X-Azure-Functions-InvocationId",
+                    "11111111-2222-4333-8444-555555555555",
+                )
+                .body(envelope.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                response.status(),
+                200,
+                "the handler always answers the host with 200"
+            );
+            assert!(
+                response.headers()["content-type"]
+                    .to_str()
+                    .unwrap()
+                    .starts_with("application/json")
+            );
+            response.json::<Value>().await.unwrap()
+        }
+    };
+
+    let ok = call(PublicRequest::get(
+        "/api/TokenFunction?tenantId=t1&userId=u1",
+    ))
+    .await;
+    assert_eq!(ok["ReturnValue"], Value::Null);
+    assert!(ok["Logs"].is_array());
+    let res = &ok["Outputs"]["res"];
+    assert_eq!(res["statusCode"], 200);
+    assert_eq!(res["headers"]["Content-Type"], "text/plain; charset=utf-8");
+    assert_eq!(res["headers"]["Cache-Control"], "no-store");
+    assert!(
+        res["headers"]
+            .as_object()
+            .unwrap()
+            .values()
+            .all(Value::is_string)
+    );
+    let jwt = res["body"].as_str().expect("body is a string");
+    assert_eq!(verify(jwt, KEY).unwrap()["user"]["id"], "u1");
+
+    let bad = call(PublicRequest::get(
+        "/api/TokenFunction?tenantId=t1&scopes=nope",
+    ))
+    .await;
+    let res = &bad["Outputs"]["res"];
+    assert_eq!(res["statusCode"], 400);
+    assert_eq!(res["headers"]["Content-Type"], "application/problem+json");
+    let problem: Value = serde_json::from_str(res["body"].as_str().unwrap()).unwrap();
+    assert_eq!(problem["parameter"], "scopes");
+
+    let output = app
+        .host
+        .wait_for_output("11111111-2222-4333-8444-555555555555")
+        .await;
+    assert!(!output.contains(KEY));
+}
+
+#[tokio::test]
+async fn malformed_envelopes_are_rejected_to_the_host() {
+    let app = TestApp::spawn(Protocol::Envelope).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for body in [
+        "",
+        "not json",
+        "{}",
+        r#"{"Data":{"req":{"Method":"G E T"}}}"#,
+    ] {
+        let response = client
+            .post(format!(
+                "http://127.0.0.1:{}/TokenFunction",
+                app.host.port()
+            ))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400, "{body}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+        let doc: Value = response.json().await.unwrap();
+        assert!(
+            doc["type"]
+                .as_str()
+                .unwrap()
+                .ends_with("malformed-invocation")
+        );
+    }
+}
+
+#[tokio::test]
+async fn route_prefix_comes_from_host_json() {
+    for (prefix, good, bad) in [
+        ("fluid", "/fluid/TokenFunction", "/api/TokenFunction"),
+        ("", "/TokenFunction", "/api/TokenFunction"),
+    ] {
+        let root = app_root(|host| {
+            use_protocol(host, Protocol::Forwarding);
+            host["extensions"]["http"]["routePrefix"] = Value::String(prefix.to_string());
+        });
+        let settings = default_settings();
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let host = HostEmulator::start(root.path(), &settings).await;
+        let response = host.get(&format!("{good}?tenantId=t1")).await;
+        assert_eq!(
+            response.status,
+            200,
+            "prefix {prefix:?}: {}",
+            response.text()
+        );
+        verify(&response.text(), KEY).unwrap();
+        // Straight to the handler: the old path is not served.
+        let direct = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!("http://127.0.0.1:{}{bad}?tenantId=t1", host.port()))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(direct.status(), 404, "prefix {prefix:?}");
+    }
+}
+
+#[tokio::test]
+async fn one_json_log_line_per_request_without_secrets() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let jwt = app.get_token("tenantId=t1&userId=u1").await.text();
+    assert_eq!(app.get_token("tenantId=nobody").await.status, 404);
+    let output = app.host.wait_for_output("\"status\":404").await;
+    let lines: Vec<Value> = output
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not a JSON line: {l}")))
+        .collect();
+    let requests: Vec<&Value> = lines.iter().filter(|l| l["message"] == "request").collect();
+    assert_eq!(requests.len(), 2, "{output}");
+    let first = requests[0];
+    assert_eq!(first["status"], 200);
+    assert!(first["latency_ms"].as_f64().unwrap() >= 0.0);
+    assert_eq!(first["span"]["method"], "GET");
+    assert_eq!(first["span"]["path"], "/api/TokenFunction");
+    assert_eq!(first["span"]["tenant_id"], "t1");
+    assert!(first["span"]["invocation_id"].as_str().unwrap().len() == 36);
+    assert_eq!(requests[1]["span"]["tenant_id"], "nobody");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "WARN"
+                && l["message"].as_str().unwrap().contains("AUTH_MODE=none"))
+    );
+    assert!(!output.contains(KEY) && !output.contains(OTHER_KEY));
+    assert!(
+        !output.contains(jwt.split('.').nth(2).unwrap()),
+        "no token in the logs"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
+    let mut app = TestApp::spawn(Protocol::Forwarding).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", app.host.port()))
+        .await
+        .unwrap();
+    let body = br#"{"tenantId":"t1","userId":"in-flight"}"#;
+    let head = format!(
+        "POST /api/TokenFunction HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nExpect: 100-continue\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // "100 Continue" arrives once the handler is reading this request's body: it is in flight.
+    let mut interim = [0u8; 25];
+    stream.read_exact(&mut interim).await.unwrap();
+    assert!(String::from_utf8_lossy(&interim).starts_with("HTTP/1.1 100 Continue"));
+
+    app.host.send_sigterm();
+    app.host.wait_for_output("shutdown signal received").await;
+    stream.write_all(body).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    let response = String::from_utf8(response).unwrap();
+    let (head, jwt) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert_eq!(verify(jwt, KEY).unwrap()["user"]["id"], "in-flight");
+
+    let status = app.host.wait_exit().await;
+    assert_eq!(status.code(), Some(0), "{}", app.host.output());
+    assert!(app.host.output().contains("\"stopped\""));
+}
+
+/// Starts the binary as `cargo run` would: no FUNCTIONS_CUSTOMHANDLER_PORT, in `dir`.
+async fn start_standalone(
+    dir: &std::path::Path,
+    env: &[(&str, &str)],
+    port: u16,
+) -> tokio::process::Child {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+        .current_dir(dir)
+        .env_clear()
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client
+        .get(format!("http://127.0.0.1:{port}/"))
+        .send()
+        .await
+        .is_err()
+    {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "standalone handler exited"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "standalone handler never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    child
+}
+
+#[tokio::test]
+async fn standalone_serves_like_func_start_with_the_shipped_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings: Value = serde_json::from_str(
+        &std::fs::read_to_string(repo_root().join("local.settings.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(settings["Values"]["FUNCTIONS_WORKER_RUNTIME"], "custom");
+    assert_eq!(settings["Values"]["AUTH_MODE"], "none");
+    let keys: Value =
+        serde_json::from_str(settings["Values"]["TENANT_KEYS"].as_str().unwrap()).unwrap();
+    let dev_key = keys["local"]
+        .as_str()
+        .expect("a dev tenant named local")
+        .to_string();
+    // The shipped file listens on 7071; a free port keeps parallel test runs apart.
+    let port = free_port();
+    settings["Host"]["LocalHttpPort"] = json!(port);
+    std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
+
+    // A real environment variable wins over the file.
+    let _child = start_standalone(dir.path(), &[("TOKEN_MAX_LIFETIME_SECONDS", "120")], port).await;
+    let response = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(format!(
+            "http://127.0.0.1:{port}/api/TokenFunction?tenantId=local&userId=dev"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let claims = verify(&response.text().await.unwrap(), &dev_key).unwrap();
+    assert_eq!(
+        claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+        120
+    );
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_startup_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (env, expected) in [
+        (
+            vec![
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", "{\"t1\":\"leaky-secret-value\""),
+            ],
+            "error: TENANT_KEYS must be a JSON object",
+        ),
+        (
+            vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "0"), ("TENANT_KEYS", "{}")],
+            "error: AUTH_MODE is required",
+        ),
+        (
+            vec![
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+                ("AUTH_MODE", "none"),
+                ("TOKEN_MAX_LIFETIME_SECONDS", "7200"),
+            ],
+            "error: TOKEN_MAX_LIFETIME_SECONDS",
+        ),
+    ] {
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .current_dir(dir.path())
+            .env_clear()
+            .envs(env.iter().copied())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{expected}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(expected), "{stderr}");
+        assert!(!stderr.contains("panicked") && !stderr.contains("leaky-secret-value"));
+    }
+}

@@ -1,0 +1,135 @@
+//! Hostile and malformed input: always a clear 4xx problem, never a panic, never a 5xx, and the
+//! process keeps serving.
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn malformed_queries_and_bodies_get_clear_errors() {
+    for protocol in [Protocol::Forwarding, Protocol::Envelope] {
+        let app = TestApp::spawn(protocol).await;
+        let targets = [
+            "/api/TokenFunction?tenantId=%ZZ",
+            "/api/TokenFunction?tenantId=%FF%FE",
+            "/api/TokenFunction?tenantId=t1&additionalDetails=%FF",
+            "/api/TokenFunction?tenantId=t1&scopes=,,,",
+            "/api/TokenFunction?tenantId=t1&lifetime=18446744073709551616",
+            "/api/TokenFunction?=&&&tenantId",
+            "/api/TokenFunction?tenantId=t1&tenantId=t1",
+        ];
+        for target in targets {
+            let response = app.send(PublicRequest::get(target)).await;
+            assert!(
+                (400..500).contains(&response.status),
+                "{protocol:?} {target}: {}",
+                response.status
+            );
+            assert_problem(&response, response.status);
+        }
+        let bodies: Vec<Vec<u8>> = vec![
+            vec![0xff, 0xfe, b'{'],
+            "[".repeat(100_000)
+                .into_bytes()
+                .into_iter()
+                .take(60_000)
+                .collect(),
+            format!("{}{}", "{\"a\":".repeat(5000), "}".repeat(5000)).into_bytes(),
+            br#"{"tenantId":"t1","tenantId":"t1","scopes":{"$ne":1}}"#.to_vec(),
+            br#"{"tenantId":["t1"]}"#.to_vec(),
+            br#"{"tenantId":"t1","lifetime":1e400}"#.to_vec(),
+            b"\0\0\0".to_vec(),
+        ];
+        for body in bodies {
+            let response = app
+                .send(PublicRequest::post("/api/TokenFunction").body(body.clone()))
+                .await;
+            assert_problem(&response, 400);
+        }
+        // Still serving after all of that.
+        verify(&app.get_token("tenantId=t1").await.text(), KEY).unwrap();
+        let output = app.host.output();
+        assert!(!output.contains("panicked"), "{output}");
+        assert!(!output.contains(KEY));
+    }
+}
+
+#[tokio::test]
+async fn a_request_is_never_answered_with_a_key_or_internals() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let responses = [
+        app.get_token("tenantId=nobody").await,
+        app.get_token("").await,
+        app.send(
+            PublicRequest::post("/api/TokenFunction")
+                .json(&json!({"tenantId": "t1", "scopes": "x"})),
+        )
+        .await,
+    ];
+    for response in responses {
+        let text = response.text();
+        assert!(!text.contains(KEY) && !text.contains(OTHER_KEY));
+        for internal in ["src/", ".rs", "serde", "panicked", "Error("] {
+            assert!(!text.contains(internal), "{internal} in {text}");
+        }
+    }
+}
+
+/// Raw HTTP/1.1 straight to the handler, for framings a client library will not produce.
+async fn raw(port: u16, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).await.unwrap();
+    String::from_utf8_lossy(&response).into_owned()
+}
+
+#[tokio::test]
+async fn invalid_utf8_in_the_query_is_refused_not_replaced() {
+    // Through the host the value would already be decoded (lossily, by ASP.NET); a direct or
+    // standalone request reaches our decoder, which refuses rather than alter a document id.
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let response = raw(
+        app.host.port(),
+        b"GET /api/TokenFunction?tenantId=t1&documentId=%FF HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(
+        response.contains("invalid-query") && response.contains("documentId"),
+        "{response}"
+    );
+}
+
+#[tokio::test]
+async fn oversized_bodies_are_refused_early() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let port = app.host.port();
+    // A declared length over the limit is refused before any of the body is read.
+    let declared = raw(
+        port,
+        b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{",
+    )
+    .await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert!(declared.contains("application/problem+json"));
+
+    // A chunked body has no declared length: it is counted as it arrives.
+    let mut chunked = b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..20 {
+        chunked.extend_from_slice(format!("{:x}\r\n{}\r\n", 4096, "a".repeat(4096)).as_bytes());
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let response = raw(port, &chunked).await;
+    assert!(response.starts_with("HTTP/1.1 413"), "{response}");
+
+    // And a small chunked body is fine.
+    let small = raw(
+        port,
+        b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n11\r\n{\"tenantId\":\"t1\"}\r\n0\r\n\r\n",
+    )
+    .await;
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the built handler binary, started by the host emulator like the Functions
+//! host starts it, driven over HTTP in both protocol modes.
+
+mod support;
+
+mod host_protocol;
+mod hostile_input;
+mod token_contract;

@@ -1,0 +1,138 @@
+//! Test helpers: an app root laid out like a deployed Function App, the host emulator that runs
+//! it, and token checks.
+
+pub mod host_emulator;
+
+use std::path::Path;
+
+use base64::Engine as _;
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub use host_emulator::{HostEmulator, Protocol, PublicRequest, PublicResponse};
+
+pub const TENANT: &str = "t1";
+pub const KEY: &str = "test-key-of-t1-9c4e7a";
+pub const OTHER_TENANT: &str = "tenant-two";
+pub const OTHER_KEY: &str = "second-test-key-5b2d";
+
+/// The repository root: the shipped host.json and function folders are read from here.
+pub fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The default app settings of a test app.
+pub fn default_settings() -> Vec<(&'static str, String)> {
+    vec![
+        ("FUNCTIONS_WORKER_RUNTIME", "custom".to_string()),
+        ("AUTH_MODE", "none".to_string()),
+        (
+            "TENANT_KEYS",
+            serde_json::json!({ TENANT: KEY, OTHER_TENANT: OTHER_KEY }).to_string(),
+        ),
+    ]
+}
+
+/// A deployed app root: `host.json` (the shipped one, with `edit` applied), every function folder
+/// of the repository, and the built handler as `handler`.
+pub fn app_root(edit: impl FnOnce(&mut Value)) -> TempDir {
+    let root = tempfile::tempdir().unwrap();
+    let mut host: Value =
+        serde_json::from_str(&std::fs::read_to_string(repo_root().join("host.json")).unwrap())
+            .unwrap();
+    edit(&mut host);
+    std::fs::write(root.path().join("host.json"), host.to_string()).unwrap();
+    for entry in std::fs::read_dir(repo_root()).unwrap() {
+        let dir = entry.unwrap().path();
+        if dir.join("function.json").is_file() {
+            let target = root.path().join(dir.file_name().unwrap());
+            std::fs::create_dir(&target).unwrap();
+            std::fs::copy(dir.join("function.json"), target.join("function.json")).unwrap();
+        }
+    }
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_handler"), root.path().join("handler")).unwrap();
+    root
+}
+
+/// Sets host.json's protocol mode.
+pub fn use_protocol(host: &mut Value, protocol: Protocol) {
+    host["customHandler"]["enableForwardingHttpRequest"] =
+        Value::Bool(protocol == Protocol::Forwarding);
+}
+
+/// A running app behind the host emulator.
+pub struct TestApp {
+    pub host: HostEmulator,
+    _root: TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn(protocol: Protocol) -> TestApp {
+        Self::spawn_with(protocol, &[]).await
+    }
+
+    /// Starts an app whose settings are the defaults overridden by `overrides`.
+    pub async fn spawn_with(protocol: Protocol, overrides: &[(&str, &str)]) -> TestApp {
+        let root = app_root(|host| use_protocol(host, protocol));
+        let mut settings = default_settings();
+        for (name, value) in overrides {
+            settings.retain(|(n, _)| n != name);
+            settings.push((name, value.to_string()));
+        }
+        let settings: Vec<(&str, &str)> = settings.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        let host = HostEmulator::start(root.path(), &settings).await;
+        assert_eq!(host.protocol(), protocol);
+        TestApp { host, _root: root }
+    }
+
+    /// `GET /api/TokenFunction?{query}`.
+    pub async fn get_token(&self, query: &str) -> PublicResponse {
+        self.host.get(&format!("/api/TokenFunction?{query}")).await
+    }
+
+    pub async fn send(&self, request: PublicRequest) -> PublicResponse {
+        self.host.send(request).await
+    }
+}
+
+/// The decoded payload of a JWT, without verifying it.
+pub fn claims(jwt: &str) -> Value {
+    let payload = jwt.split('.').nth(1).expect("a JWT has a payload segment");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("payload is base64url without padding");
+    serde_json::from_slice(&bytes).expect("payload is JSON")
+}
+
+/// Verifies an HS256 JWT with `key` (UTF-8 bytes) and returns its claims.
+pub fn verify(jwt: &str, key: &str) -> Result<Value, jsonwebtoken::errors::Error> {
+    let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+    validation.required_spec_claims = ["exp".to_string()].into();
+    validation.leeway = 0;
+    jsonwebtoken::decode::<Value>(
+        jwt,
+        &jsonwebtoken::DecodingKey::from_secret(key.as_bytes()),
+        &validation,
+    )
+    .map(|data| data.claims)
+}
+
+/// Asserts an RFC 9457 problem response with `status`, and returns its document.
+pub fn assert_problem(response: &PublicResponse, status: u16) -> Value {
+    assert_eq!(
+        response.status,
+        status,
+        "body: {}",
+        String::from_utf8_lossy(&response.body)
+    );
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/problem+json")
+    );
+    let doc = response.json();
+    assert_eq!(doc["status"], status);
+    for member in ["type", "title", "detail"] {
+        assert!(doc[member].is_string(), "problem without {member}: {doc}");
+    }
+    doc
+}
