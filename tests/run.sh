@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# The one test command: Rust unit and integration tests, then Fluid conformance checks in Node.
+# Installs what it needs (crates via cargo, npm packages via `npm ci`); talks only to loopback.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+cargo build --locked --bin handler
+cargo test --locked
+
+npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
+HANDLER_BIN="$PWD/target/debug/handler" node --test tests/conformance/conformance.test.mjs
