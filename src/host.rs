@@ -500,38 +500,37 @@ mod tests {
     #[test]
     fn routes() {
         let api = routing("api", false);
-        assert_eq!(name(route(&Method::GET, "/", &api)), "ready");
-        assert_eq!(
-            name(route(&Method::GET, "/api/TokenFunction", &api)),
-            "forwarded TokenFunction"
-        );
-        assert_eq!(
-            name(route(&Method::PUT, "/API/tokenfunction/", &api)),
-            "forwarded TokenFunction"
-        );
-        assert_eq!(
-            name(route(&Method::POST, "/TokenFunction", &api)),
-            "envelope TokenFunction"
-        );
-        assert_eq!(
-            name(route(&Method::GET, "/TokenFunction", &api)),
-            "not found"
-        );
-        assert_eq!(
-            name(route(&Method::GET, "/apix/TokenFunction", &api)),
-            "not found"
-        );
-        assert_eq!(name(route(&Method::GET, "/api/Other", &api)), "not found");
-        assert_eq!(name(route(&Method::GET, "/api", &api)), "not found");
-
-        assert_eq!(
-            name(route(&Method::POST, "/TokenFunction", &routing("", true))),
-            "forwarded TokenFunction"
-        );
-        assert_eq!(
-            name(route(&Method::POST, "/TokenFunction", &routing("", false))),
-            "envelope TokenFunction"
-        );
+        for (method, path, expected) in [
+            (Method::GET, "/", "ready"),
+            (Method::GET, "/api/TokenFunction", "forwarded TokenFunction"),
+            (
+                Method::PUT,
+                "/API/tokenfunction/",
+                "forwarded TokenFunction",
+            ),
+            (Method::POST, "/TokenFunction", "envelope TokenFunction"),
+            (Method::GET, "/TokenFunction", "not found"),
+            (Method::GET, "/apix/TokenFunction", "not found"),
+            (Method::GET, "/api/Other", "not found"),
+            (Method::GET, "/api", "not found"),
+        ] {
+            assert_eq!(
+                name(route(&method, path, &api)),
+                expected,
+                "{method} {path}"
+            );
+        }
+        // With an empty prefix, host.json's mode decides what `/TokenFunction` is.
+        for (forwarding, expected) in [
+            (true, "forwarded TokenFunction"),
+            (false, "envelope TokenFunction"),
+        ] {
+            let routing = routing("", forwarding);
+            assert_eq!(
+                name(route(&Method::POST, "/TokenFunction", &routing)),
+                expected
+            );
+        }
     }
 
     #[test]
