@@ -17,9 +17,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::keys::cache::CachePolicy;
+use crate::keys::vault::{SecretNameTemplate, VaultCredential, VaultSettings};
 use crate::request::{Lifetime, TenantId};
 use crate::secret::Secret;
 
@@ -52,10 +55,28 @@ pub struct Config {
     /// host.json turns on `enableForwardingHttpRequest` or `enableProxyingHttpRequest`.
     pub forwarding: bool,
     pub auth_mode: AuthMode,
-    pub tenant_keys: BTreeMap<TenantId, Secret<String>>,
+    pub keys: KeySettings,
     pub max_lifetime: Lifetime,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
+}
+
+/// Where tenant keys come from.
+#[derive(Debug)]
+pub enum KeySettings {
+    /// `TENANT_KEYS`: keys given in configuration (development, tests).
+    Local(BTreeMap<TenantId, Secret<String>>),
+    /// `KEY_VAULT_URL`: keys read from Azure Key Vault through a cache.
+    Vault {
+        vault: Box<VaultSettings>,
+        cache: CachePolicy,
+        /// `KEY_VAULT_PRELOAD_TENANTS`: fetched at startup.
+        preload: Vec<TenantId>,
+        /// Where a managed identity gets its tokens, for the startup log.
+        identity_source: &'static str,
+        /// `TENANT_KEYS` was set too, and is ignored.
+        ignored_tenant_keys: bool,
+    },
 }
 
 /// A configuration problem, printed as one line before the process exits.
@@ -76,6 +97,11 @@ fn error(message: impl Into<String>) -> ConfigError {
 
 impl Config {
     /// Reads the process environment and the configuration files.
+    ///
+    /// Standalone, the `Values` of local.settings.json that the environment does not set are also
+    /// put into the process environment, as `func start` does for its worker: the Azure SDK reads
+    /// some settings (`IDENTITY_ENDPOINT`, `AZURE_AUTHORITY_HOST`, `SSL_CERT_FILE`) from there.
+    /// Call this before any thread is started.
     pub fn load() -> Result<Config, ConfigError> {
         let env = |name: &str| std::env::var(name).ok();
         let app_root = env("FUNCTIONS_APP_ROOT_PATH")
@@ -86,6 +112,16 @@ impl Config {
             return Config::from_sources(&env, host_json.as_deref(), None);
         }
         let local_settings = read_optional(Path::new("local.settings.json"))?;
+        if let Some(text) = &local_settings {
+            let (values, _) = parse_local_settings(text)?;
+            for (name, value) in values {
+                if std::env::var_os(&name).is_none() {
+                    // SAFETY: called from `main` before the runtime or any other thread starts,
+                    // so nothing reads the environment concurrently.
+                    unsafe { std::env::set_var(name, value) };
+                }
+            }
+        }
         Config::from_sources(&env, host_json.as_deref(), local_settings.as_deref())
     }
 
@@ -154,6 +190,10 @@ impl Config {
             Some(text) if text.trim().is_empty() => BTreeMap::new(),
             Some(text) => parse_tenant_keys(&text)?,
         };
+        let keys = match setting("KEY_VAULT_URL").filter(|url| !url.trim().is_empty()) {
+            None => KeySettings::Local(tenant_keys),
+            Some(url) => vault_settings(url.trim(), &setting, !tenant_keys.is_empty())?,
+        };
 
         Ok(Config {
             launch,
@@ -161,10 +201,154 @@ impl Config {
             route_prefix: host.route_prefix,
             forwarding: host.forwarding,
             auth_mode,
-            tenant_keys,
+            keys,
             max_lifetime,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
         })
+    }
+}
+
+/// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
+fn vault_settings(
+    url: &str,
+    setting: &dyn Fn(&str) -> Option<String>,
+    ignored_tenant_keys: bool,
+) -> Result<KeySettings, ConfigError> {
+    if !url.starts_with("https://") {
+        return Err(error(
+            "KEY_VAULT_URL must be an https:// URL (e.g. https://my-vault.vault.azure.net)",
+        ));
+    }
+    let secret_name = SecretNameTemplate::parse(
+        &setting("KEY_VAULT_SECRET_NAME").unwrap_or_else(|| "fluid-tenant-{tenantId}".to_string()),
+    )
+    .map_err(|e| error(format!("KEY_VAULT_SECRET_NAME {e}")))?;
+    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+    let client_id = present("AZURE_CLIENT_ID");
+
+    let mut identity_source = "none";
+    let credential = match setting("KEY_VAULT_CREDENTIAL").as_deref().map(str::trim) {
+        None | Some("") | Some("managed-identity") => {
+            identity_source = if present("IDENTITY_ENDPOINT").is_some()
+                && present("IDENTITY_HEADER").is_some()
+            {
+                "app-service (IDENTITY_ENDPOINT)"
+            } else if flag(setting, "KEY_VAULT_ALLOW_IMDS", false)? {
+                "instance metadata service (IMDS)"
+            } else {
+                return Err(error(
+                    "KEY_VAULT_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT and IDENTITY_HEADER (set by Azure Functions); on a VM or AKS set KEY_VAULT_ALLOW_IMDS=true; on a developer machine use KEY_VAULT_CREDENTIAL=developer-tools",
+                ));
+            };
+            VaultCredential::ManagedIdentity { client_id }
+        }
+        Some("client-secret") => {
+            let required = |name: &str| {
+                present(name).ok_or_else(|| {
+                    error(format!("KEY_VAULT_CREDENTIAL=client-secret needs {name}"))
+                })
+            };
+            VaultCredential::ClientSecret {
+                tenant_id: required("AZURE_TENANT_ID")?,
+                client_id: required("AZURE_CLIENT_ID")?,
+                secret: Secret::new(required("AZURE_CLIENT_SECRET")?),
+            }
+        }
+        Some("developer-tools") => VaultCredential::DeveloperTools,
+        Some(other) => {
+            return Err(error(format!(
+                "KEY_VAULT_CREDENTIAL \"{other}\" is not one of managed-identity, client-secret, developer-tools"
+            )));
+        }
+    };
+
+    let ttl = seconds(setting, "KEY_CACHE_TTL_SECONDS", 300)?;
+    let max_stale = seconds(setting, "KEY_CACHE_MAX_STALE_SECONDS", 86_400)?;
+    if max_stale < ttl {
+        return Err(error(
+            "KEY_CACHE_MAX_STALE_SECONDS must not be less than KEY_CACHE_TTL_SECONDS",
+        ));
+    }
+    let timeout_ms = match setting("KEY_VAULT_TIMEOUT_MS") {
+        None => 5000,
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=60_000).contains(ms))
+            .ok_or_else(|| error("KEY_VAULT_TIMEOUT_MS must be an integer from 1 to 60000"))?,
+    };
+    let preload = setting("KEY_VAULT_PRELOAD_TENANTS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            TenantId::parse(t).map_err(|_| {
+                error(format!(
+                    "KEY_VAULT_PRELOAD_TENANTS: \"{}\" is not a valid tenantId",
+                    t.escape_debug()
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    Ok(KeySettings::Vault {
+        vault: Box::new(VaultSettings {
+            url: url.to_string(),
+            secret_name,
+            credential,
+            verify_challenge_resource: flag(setting, "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", true)?,
+        }),
+        cache: CachePolicy {
+            ttl,
+            max_stale,
+            negative_ttl: Duration::from_secs(60),
+            fetch_timeout: Duration::from_millis(timeout_ms),
+        },
+        preload,
+        identity_source,
+        ignored_tenant_keys,
+    })
+}
+
+/// A `true`/`false` setting.
+fn flag(
+    setting: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match setting(name)
+        .as_deref()
+        .map(|v| v.trim().to_ascii_lowercase())
+    {
+        None => Ok(default),
+        Some(v) if v.is_empty() => Ok(default),
+        Some(v) if v == "true" || v == "1" => Ok(true),
+        Some(v) if v == "false" || v == "0" => Ok(false),
+        Some(_) => Err(error(format!("{name} must be true or false"))),
+    }
+}
+
+/// A whole number of seconds, at least 1.
+fn seconds(
+    setting: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match setting(name) {
+        None => Ok(Duration::from_secs(default)),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|s| *s >= 1)
+            .map(Duration::from_secs)
+            .ok_or_else(|| {
+                error(format!(
+                    "{name} must be a whole number of seconds, at least 1"
+                ))
+            }),
     }
 }
 
@@ -327,7 +511,7 @@ mod tests {
         assert_eq!(c.listen, "127.0.0.1:4567".parse().unwrap());
         assert_eq!(c.route_prefix, "fluid");
         assert!(!c.forwarding);
-        assert_eq!(c.tenant_keys.len(), 1);
+        assert!(matches!(&c.keys, KeySettings::Local(keys) if keys.len() == 1));
         assert_eq!(c.max_lifetime, Lifetime::HARD_CAP);
     }
 
@@ -340,8 +524,7 @@ mod tests {
         assert_eq!(c.route_prefix, "api");
         assert_eq!(c.max_lifetime.seconds(), 60);
         assert!(
-            c.tenant_keys
-                .contains_key(&TenantId::parse("local").unwrap())
+            matches!(&c.keys, KeySettings::Local(keys) if keys.contains_key(&TenantId::parse("local").unwrap()))
         );
 
         let c = config(&[("AUTH_MODE", "none")], None, None).unwrap();
@@ -408,6 +591,149 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("must be a non-empty string"), "{e}");
+    }
+
+    const VAULT: (&str, &str) = ("KEY_VAULT_URL", "https://my-vault.vault.azure.net");
+    const APP_SERVICE_IDENTITY: [(&str, &str); 2] = [
+        ("IDENTITY_ENDPOINT", "http://127.0.0.1:41000/msi/token"),
+        ("IDENTITY_HEADER", "h"),
+    ];
+
+    #[test]
+    fn key_vault_with_managed_identity_and_defaults() {
+        let c = config(
+            &[
+                ("AUTH_MODE", "none"),
+                VAULT,
+                APP_SERVICE_IDENTITY[0],
+                APP_SERVICE_IDENTITY[1],
+                ("TENANT_KEYS", r#"{"t":"k"}"#),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        let KeySettings::Vault {
+            vault,
+            cache,
+            preload,
+            identity_source,
+            ignored_tenant_keys,
+        } = c.keys
+        else {
+            panic!("expected Key Vault");
+        };
+        assert_eq!(vault.url, "https://my-vault.vault.azure.net");
+        assert_eq!(
+            vault.credential,
+            VaultCredential::ManagedIdentity { client_id: None }
+        );
+        assert!(vault.verify_challenge_resource);
+        let tenant = TenantId::parse("abc").unwrap();
+        assert_eq!(
+            vault.secret_name.name_for(&tenant).as_deref(),
+            Some("fluid-tenant-abc")
+        );
+        assert_eq!(cache.ttl, Duration::from_secs(300));
+        assert_eq!(cache.max_stale, Duration::from_secs(86_400));
+        assert_eq!(cache.negative_ttl, Duration::from_secs(60));
+        assert_eq!(cache.fetch_timeout, Duration::from_millis(5000));
+        assert!(preload.is_empty());
+        assert!(identity_source.starts_with("app-service"));
+        assert!(ignored_tenant_keys);
+    }
+
+    #[test]
+    fn key_vault_settings_are_checked() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("AUTH_MODE", "none"), VAULT];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| c.keys)
+        };
+        let e = with(&[]).unwrap_err().to_string();
+        assert!(
+            e.contains("IDENTITY_ENDPOINT") && e.contains("KEY_VAULT_ALLOW_IMDS"),
+            "{e}"
+        );
+        assert!(
+            matches!(with(&[("KEY_VAULT_ALLOW_IMDS", "true")]), Ok(KeySettings::Vault { identity_source, .. }) if identity_source.contains("IMDS"))
+        );
+        assert!(matches!(
+            with(&[("KEY_VAULT_CREDENTIAL", "developer-tools")]),
+            Ok(KeySettings::Vault { .. })
+        ));
+        let e = with(&[
+            ("KEY_VAULT_CREDENTIAL", "client-secret"),
+            ("AZURE_TENANT_ID", "t"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("AZURE_CLIENT_ID"), "{e}");
+        let secret = with(&[
+            ("KEY_VAULT_CREDENTIAL", "client-secret"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s3"),
+        ]);
+        assert!(
+            matches!(secret, Ok(KeySettings::Vault { vault, .. }) if vault.credential.name() == "client-secret")
+        );
+        assert!(with(&[("KEY_VAULT_CREDENTIAL", "env")]).is_err());
+
+        let mi = [APP_SERVICE_IDENTITY[0], APP_SERVICE_IDENTITY[1]];
+        let with_mi = |extra: &[(&str, &str)]| {
+            let mut vars = mi.to_vec();
+            vars.extend_from_slice(extra);
+            with(&vars)
+        };
+        for bad in [
+            ("KEY_VAULT_SECRET_NAME", "no-placeholder"),
+            ("KEY_VAULT_SECRET_NAME", "bad_{tenantId}"),
+            ("KEY_CACHE_TTL_SECONDS", "0"),
+            ("KEY_CACHE_MAX_STALE_SECONDS", "10"),
+            ("KEY_VAULT_TIMEOUT_MS", "0"),
+            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "maybe"),
+            ("KEY_VAULT_PRELOAD_TENANTS", "ok,not/ok"),
+        ] {
+            let e = with_mi(&[bad]).unwrap_err().to_string();
+            assert!(e.starts_with(bad.0), "{bad:?}: {e}");
+        }
+        assert!(
+            config(
+                &[
+                    ("AUTH_MODE", "none"),
+                    ("KEY_VAULT_URL", "http://127.0.0.1:1")
+                ],
+                None,
+                None
+            )
+            .is_err()
+        );
+
+        let Ok(KeySettings::Vault {
+            vault,
+            cache,
+            preload,
+            ..
+        }) = with_mi(&[
+            ("AZURE_CLIENT_ID", "uami"),
+            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "false"),
+            ("KEY_CACHE_TTL_SECONDS", "5"),
+            ("KEY_VAULT_TIMEOUT_MS", "250"),
+            ("KEY_VAULT_PRELOAD_TENANTS", " a , b,"),
+        ])
+        else {
+            panic!("expected Key Vault");
+        };
+        assert_eq!(
+            vault.credential,
+            VaultCredential::ManagedIdentity {
+                client_id: Some("uami".into())
+            }
+        );
+        assert!(!vault.verify_challenge_resource);
+        assert_eq!(cache.ttl, Duration::from_secs(5));
+        assert_eq!(cache.fetch_timeout, Duration::from_millis(250));
+        assert_eq!(preload.len(), 2);
     }
 
     #[test]

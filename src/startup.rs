@@ -8,9 +8,12 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::config::{AuthMode, Config, Launch};
+use crate::config::{AuthMode, Config, KeySettings, Launch};
 use crate::host::{self, Routing};
+use crate::keys::TenantKeys;
+use crate::keys::cache::CachedKeys;
 use crate::keys::local::LocalKeys;
+use crate::keys::vault::VaultKeys;
 use crate::routes::AppState;
 
 /// How long in-flight requests may take to finish after a shutdown signal. The host waits a
@@ -36,9 +39,7 @@ impl Application {
                 "AUTH_MODE=none: anyone who can reach this function gets tokens for any user; use it for development only"
             ),
         }
-        if config.tenant_keys.is_empty() {
-            tracing::warn!("TENANT_KEYS is empty: every tenant is unknown (404)");
-        }
+        let keys = key_source(config.keys)?;
         tracing::info!(
             address = %local_addr,
             launch = match config.launch {
@@ -46,13 +47,12 @@ impl Application {
                 Launch::Standalone => "standalone",
             },
             route_prefix = %config.route_prefix,
-            tenants = config.tenant_keys.len(),
             max_lifetime_seconds = config.max_lifetime.seconds(),
             "listening"
         );
 
         let state = AppState {
-            keys: Arc::new(LocalKeys::new(&config.tenant_keys)),
+            keys,
             max_lifetime: config.max_lifetime,
         };
         Ok(Application {
@@ -88,6 +88,62 @@ impl Application {
                 signalled.notified().await;
                 tokio::time::sleep(DRAIN_TIMEOUT).await;
             } => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
+        }
+    }
+}
+
+/// Builds the configured key source and says which it is (never a key).
+fn key_source(settings: KeySettings) -> Result<Arc<dyn TenantKeys>, String> {
+    match settings {
+        KeySettings::Local(keys) => {
+            if keys.is_empty() {
+                tracing::warn!("TENANT_KEYS is empty: every tenant is unknown (404)");
+            }
+            tracing::info!(source = "TENANT_KEYS", tenants = keys.len(), "tenant keys");
+            Ok(Arc::new(LocalKeys::new(&keys)))
+        }
+        KeySettings::Vault {
+            vault,
+            cache,
+            preload,
+            identity_source,
+            ignored_tenant_keys,
+        } => {
+            if ignored_tenant_keys {
+                tracing::warn!("KEY_VAULT_URL is set: TENANT_KEYS is ignored");
+            }
+            if !vault.verify_challenge_resource {
+                tracing::warn!(
+                    "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE=false: the vault's authentication challenge is not checked against its domain; use this only with a local emulator"
+                );
+            }
+            tracing::info!(
+                source = "key-vault",
+                vault = %vault.url,
+                credential = vault.credential.name(),
+                identity = identity_source,
+                ttl_seconds = cache.ttl.as_secs(),
+                max_stale_seconds = cache.max_stale.as_secs(),
+                timeout_ms = cache.fetch_timeout.as_millis() as u64,
+                "tenant keys"
+            );
+            let keys = Arc::new(CachedKeys::new(VaultKeys::new(&vault)?, cache));
+            for tenant in preload {
+                let keys = Arc::clone(&keys);
+                tokio::spawn(async move {
+                    match keys.key(&tenant).await {
+                        Ok(_) => {
+                            tracing::info!(tenant_id = tenant.as_str(), "tenant key preloaded")
+                        }
+                        Err(error) => tracing::warn!(
+                            tenant_id = tenant.as_str(),
+                            ?error,
+                            "tenant key preload failed"
+                        ),
+                    }
+                });
+            }
+            Ok(keys)
         }
     }
 }

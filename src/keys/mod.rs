@@ -3,8 +3,13 @@
 //! The request path asks one question — "the signing key of tenant X, please" — through the
 //! [`TenantKeys`] trait, so the source (a local map for development, Azure Key Vault in
 //! production) can change without the token code noticing.
+//!
+//! Remote sources implement the lower-level [`KeySource`] and are wrapped in
+//! [`cache::CachedKeys`], which owns freshness, single-flight, stale-if-error and negative caching.
 
+pub mod cache;
 pub mod local;
+pub mod vault;
 
 use std::fmt;
 use std::future::Future;
@@ -57,6 +62,25 @@ pub type KeyFuture<'a> = Pin<Box<dyn Future<Output = Result<TenantKey, KeyError>
 /// A source of tenant keys.
 pub trait TenantKeys: Send + Sync + 'static {
     fn key<'a>(&'a self, tenant: &'a TenantId) -> KeyFuture<'a>;
+}
+
+/// Why a remote source produced no key. Causes are logged by the source; this is what the cache
+/// needs to decide what to do next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchError {
+    /// There is no enabled key for this tenant.
+    NotFound,
+    /// The source refused us (authentication or authorization): a configuration problem.
+    Denied,
+    /// The source is unreachable, too slow, throttling or failing.
+    Unavailable,
+}
+
+pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<TenantKey, FetchError>> + Send + 'a>>;
+
+/// A remote store of tenant keys, asked on every call (no caching of its own).
+pub trait KeySource: Send + Sync + 'static {
+    fn fetch<'a>(&'a self, tenant: &'a TenantId) -> FetchFuture<'a>;
 }
 
 #[cfg(test)]
