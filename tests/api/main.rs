@@ -5,4 +5,5 @@ mod support;
 
 mod host_protocol;
 mod hostile_input;
+mod keyvault;
 mod token_contract;

@@ -2,6 +2,9 @@
 //! it, and token checks.
 
 pub mod host_emulator;
+pub mod identity_emulator;
+pub mod keyvault_emulator;
+pub mod loopback_server;
 
 use std::path::Path;
 
