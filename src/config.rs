@@ -21,9 +21,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 use crate::keys::cache::CachePolicy;
 use crate::keys::vault::{SecretNameTemplate, VaultCredential, VaultSettings};
-use crate::request::{Lifetime, TenantId};
+use crate::policy::Policy;
+use crate::request::{Lifetime, Scopes, TenantId};
 use crate::secret::Secret;
 
 /// The port `func start` serves on unless `Host.LocalHttpPort` says otherwise.
@@ -39,10 +41,14 @@ pub enum Launch {
 }
 
 /// Who may ask for tokens (`AUTH_MODE`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
     /// Anyone who can reach the function; the caller names the user. Development only.
     None,
+    /// App Service Authentication signs users in; the handler reads its principal headers.
+    EasyAuth,
+    /// Callers present Entra ID access tokens, validated in process.
+    Entra(EntraSettings),
 }
 
 #[derive(Debug)]
@@ -55,8 +61,8 @@ pub struct Config {
     /// host.json turns on `enableForwardingHttpRequest` or `enableProxyingHttpRequest`.
     pub forwarding: bool,
     pub auth_mode: AuthMode,
+    pub policy: Policy,
     pub keys: KeySettings,
-    pub max_lifetime: Lifetime,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
 }
@@ -161,14 +167,16 @@ impl Config {
 
         let auth_mode = match setting("AUTH_MODE").as_deref().map(str::trim) {
             Some("none") => AuthMode::None,
+            Some("easyauth") => AuthMode::EasyAuth,
+            Some("entra") => AuthMode::Entra(entra_settings(&setting)?),
             Some("") | None => {
                 return Err(error(
-                    "AUTH_MODE is required: set it to \"none\" (development only: anyone who can reach the function gets tokens)",
+                    "AUTH_MODE is required: easyauth (App Service Authentication), entra (Entra ID access tokens), or none (development only: anyone who can reach the function gets tokens)",
                 ));
             }
             Some(other) => {
                 return Err(error(format!(
-                    "AUTH_MODE \"{other}\" is not supported by this build; supported: none"
+                    "AUTH_MODE \"{other}\" is not one of none, easyauth, entra"
                 )));
             }
         };
@@ -195,17 +203,107 @@ impl Config {
             Some(url) => vault_settings(url.trim(), &setting, !tenant_keys.is_empty())?,
         };
 
+        let allowed_tenants = match setting("ALLOWED_TENANTS").filter(|v| !v.trim().is_empty()) {
+            None => None,
+            Some(list) => Some(
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(|t| {
+                        TenantId::parse(t).map_err(|_| {
+                            error(format!(
+                                "ALLOWED_TENANTS: \"{}\" is not a valid tenantId",
+                                t.escape_debug()
+                            ))
+                        })
+                    })
+                    .collect::<Result<_, _>>()?,
+            ),
+        };
+        let allowed_scopes = match setting("ALLOWED_SCOPES").filter(|v| !v.trim().is_empty()) {
+            None => Scopes::all(),
+            Some(list) => Scopes::parse_list(&list).map_err(|_| {
+                error("ALLOWED_SCOPES must list scopes among doc:read, doc:write, summary:write")
+            })?,
+        };
+        let policy = Policy {
+            allowed_tenants,
+            allowed_scopes,
+            max_lifetime,
+            allow_caller_user_name: flag(&setting, "ALLOW_CALLER_USER_NAME", false)?,
+        };
+
         Ok(Config {
             launch,
             listen: SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             route_prefix: host.route_prefix,
             forwarding: host.forwarding,
             auth_mode,
+            policy,
             keys,
-            max_lifetime,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
         })
     }
+}
+
+/// `AUTH_MODE=entra`: `ENTRA_*`.
+fn entra_settings(setting: &dyn Fn(&str) -> Option<String>) -> Result<EntraSettings, ConfigError> {
+    let required = |name: &str| {
+        setting(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| error(format!("AUTH_MODE=entra needs {name}")))
+    };
+    let tenant_id = required("ENTRA_TENANT_ID")?;
+    if !tenant_id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
+    {
+        return Err(error(
+            "ENTRA_TENANT_ID must be a tenant id (GUID) or domain name",
+        ));
+    }
+    let audiences: Vec<String> = required("ENTRA_AUDIENCE")?
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let authority = setting("ENTRA_AUTHORITY")
+        .map(|a| a.trim().trim_end_matches('/').to_string())
+        .filter(|a| !a.is_empty())
+        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
+    if !(authority.starts_with("https://")
+        || authority.starts_with("http://") && is_loopback_url(&authority))
+    {
+        return Err(error(
+            "ENTRA_AUTHORITY must be an https:// URL (http:// only for a loopback emulator)",
+        ));
+    }
+    Ok(EntraSettings {
+        authority,
+        tenant_id,
+        audiences,
+        required_scope: setting("ENTRA_REQUIRED_SCOPE")
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty()),
+    })
+}
+
+/// Whether an `http://` URL points at this machine (127.0.0.0/8, ::1 or localhost).
+fn is_loopback_url(url: &str) -> bool {
+    let Ok(uri) = url.parse::<warp::http::Uri>() else {
+        return false;
+    };
+    let host = uri
+        .host()
+        .unwrap_or("")
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
@@ -512,7 +610,10 @@ mod tests {
         assert_eq!(c.route_prefix, "fluid");
         assert!(!c.forwarding);
         assert!(matches!(&c.keys, KeySettings::Local(keys) if keys.len() == 1));
-        assert_eq!(c.max_lifetime, Lifetime::HARD_CAP);
+        assert_eq!(c.policy.max_lifetime, Lifetime::HARD_CAP);
+        assert_eq!(c.policy.allowed_tenants, None);
+        assert_eq!(c.policy.allowed_scopes, Scopes::all());
+        assert!(!c.policy.allow_caller_user_name);
     }
 
     #[test]
@@ -522,7 +623,7 @@ mod tests {
         assert_eq!(c.launch, Launch::Standalone);
         assert_eq!(c.listen, "127.0.0.1:7199".parse().unwrap());
         assert_eq!(c.route_prefix, "api");
-        assert_eq!(c.max_lifetime.seconds(), 60);
+        assert_eq!(c.policy.max_lifetime.seconds(), 60);
         assert!(
             matches!(&c.keys, KeySettings::Local(keys) if keys.contains_key(&TenantId::parse("local").unwrap()))
         );
@@ -544,7 +645,105 @@ mod tests {
         let e = config(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")], None, None).unwrap_err();
         assert!(e.to_string().starts_with("AUTH_MODE is required"), "{e}");
         let e = config(&[("AUTH_MODE", "open")], None, None).unwrap_err();
-        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(e.to_string().contains("not one of"), "{e}");
+        assert_eq!(
+            config(&[("AUTH_MODE", "easyauth")], None, None)
+                .unwrap()
+                .auth_mode,
+            AuthMode::EasyAuth
+        );
+    }
+
+    #[test]
+    fn entra_settings() {
+        let c = config(
+            &[
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                (
+                    "ENTRA_AUDIENCE",
+                    "api://fluid-tokens, 11111111-2222-3333-4444-555555555555",
+                ),
+                ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        let AuthMode::Entra(entra) = c.auth_mode else {
+            panic!("entra")
+        };
+        assert_eq!(entra.authority, "https://login.microsoftonline.com");
+        assert_eq!(
+            entra.audiences,
+            ["api://fluid-tokens", "11111111-2222-3333-4444-555555555555"]
+        );
+        assert_eq!(entra.required_scope.as_deref(), Some("Token.Issue"));
+
+        let entra = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "t"),
+                ("ENTRA_AUDIENCE", "a"),
+            ];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None)
+        };
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://127.0.0.1:8080/")]).is_ok());
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://[::1]:8080")]).is_ok());
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://localhost:8080")]).is_ok());
+        for bad in ["http://login.example.com", "http://10.0.0.1", "ftp://x"] {
+            assert!(entra(&[("ENTRA_AUTHORITY", bad)]).is_err(), "{bad}");
+        }
+        assert!(
+            config(
+                &[("AUTH_MODE", "entra"), ("ENTRA_AUDIENCE", "a")],
+                None,
+                None
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("ENTRA_TENANT_ID")
+        );
+        assert!(
+            config(
+                &[("AUTH_MODE", "entra"), ("ENTRA_TENANT_ID", "t")],
+                None,
+                None
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("ENTRA_AUDIENCE")
+        );
+    }
+
+    #[test]
+    fn policy_settings() {
+        let c = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("ALLOWED_TENANTS", "a, b"),
+                ("ALLOWED_SCOPES", "doc:read"),
+                ("ALLOW_CALLER_USER_NAME", "true"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.policy.allowed_tenants.unwrap().len(), 2);
+        assert_eq!(
+            c.policy.allowed_scopes.as_slice(),
+            &[crate::request::Scope::DocRead]
+        );
+        assert!(c.policy.allow_caller_user_name);
+        for bad in [
+            ("ALLOWED_TENANTS", "bad/tenant"),
+            ("ALLOWED_SCOPES", "doc:delete"),
+            ("ALLOW_CALLER_USER_NAME", "yes"),
+        ] {
+            let e = config(&[("AUTH_MODE", "none"), bad], None, None).unwrap_err();
+            assert!(e.to_string().starts_with(bad.0), "{e}");
+        }
     }
 
     #[test]

@@ -3,13 +3,15 @@
 //! One request flows in one direction through these modules:
 //!
 //! ```text
-//! host ──► request ──► policy ──► keys ──► token ──► response (problem for every error)
+//! host ──► caller ──► request ──► policy ──► keys ──► token ──► response (problem for every error)
 //! ```
 //!
 //! [`host`] speaks the custom-handler protocol and hands an [`invocation::Invocation`] to a
-//! function in [`routes`]; [`request`] parses it once into types; [`policy`] decides the
-//! [`token::Grant`]; [`keys`] supplies the tenant key; [`token`] signs; [`problem`] renders errors.
+//! function in [`routes`]; [`caller`] authenticates; [`request`] parses the parameters once into
+//! types; [`policy`] decides the [`token::Grant`]; [`keys`] supplies the tenant key; [`token`]
+//! signs; [`problem`] renders errors.
 
+pub mod caller;
 pub mod config;
 pub mod host;
 pub mod invocation;

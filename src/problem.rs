@@ -28,6 +28,12 @@ pub enum Problem {
     InvalidBody { detail: String },
     /// The body is larger than [`crate::invocation::MAX_BODY_BYTES`].
     BodyTooLarge { limit: usize },
+    /// The caller is not authenticated. `invalid_token`: a bearer token was sent but refused.
+    Unauthenticated { detail: String, invalid_token: bool },
+    /// The caller is authenticated but may not have what it asked for.
+    Forbidden { detail: String },
+    /// The identity provider (Entra ID signing keys) cannot be reached right now.
+    IdentityProviderUnavailable { retry_after: Duration },
     /// The method is not one the function serves; `allow` lists those it does.
     MethodNotAllowed { allow: &'static str },
     /// No key is configured for the tenant.
@@ -57,9 +63,13 @@ impl Problem {
             | Problem::InvalidBody { .. }
             | Problem::MalformedInvocation { .. } => StatusCode::BAD_REQUEST,
             Problem::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Problem::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
+            Problem::Forbidden { .. } => StatusCode::FORBIDDEN,
             Problem::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Problem::UnknownTenant { .. } | Problem::NotFound => StatusCode::NOT_FOUND,
-            Problem::KeyStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::KeyStoreUnavailable { .. } | Problem::IdentityProviderUnavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +80,12 @@ impl Problem {
             Problem::InvalidQuery { .. } => ("invalid-query", "Invalid query string"),
             Problem::InvalidBody { .. } => ("invalid-body", "Invalid request body"),
             Problem::BodyTooLarge { .. } => ("body-too-large", "Request body too large"),
+            Problem::Unauthenticated { .. } => ("unauthenticated", "Authentication required"),
+            Problem::Forbidden { .. } => ("forbidden", "Not allowed"),
+            Problem::IdentityProviderUnavailable { .. } => (
+                "identity-provider-unavailable",
+                "Identity provider unavailable",
+            ),
             Problem::MethodNotAllowed { .. } => ("method-not-allowed", "Method not allowed"),
             Problem::UnknownTenant { .. } => ("unknown-tenant", "Unknown tenant"),
             Problem::KeyStoreUnavailable { .. } => {
@@ -88,6 +104,8 @@ impl Problem {
             Problem::InvalidParameter { parameter, detail } => format!("{parameter}: {detail}"),
             Problem::InvalidQuery { detail }
             | Problem::InvalidBody { detail }
+            | Problem::Unauthenticated { detail, .. }
+            | Problem::Forbidden { detail }
             | Problem::MalformedInvocation { detail } => detail.clone(),
             Problem::BodyTooLarge { limit } => {
                 format!("The request body exceeds the limit of {limit} bytes.")
@@ -100,6 +118,9 @@ impl Problem {
             }
             Problem::KeyStoreUnavailable { .. } => {
                 "The tenant key cannot be read right now; retry later.".to_string()
+            }
+            Problem::IdentityProviderUnavailable { .. } => {
+                "Access tokens cannot be checked right now; retry later.".to_string()
             }
             Problem::NotFound => "No function is served at this path.".to_string(),
             Problem::Internal => "The request could not be completed.".to_string(),
@@ -126,9 +147,19 @@ impl Problem {
             Problem::MethodNotAllowed { allow } => {
                 reply.with_header(header::ALLOW, HeaderValue::from_static(allow))
             }
-            Problem::KeyStoreUnavailable { retry_after } => reply.with_header(
+            Problem::KeyStoreUnavailable { retry_after }
+            | Problem::IdentityProviderUnavailable { retry_after } => reply.with_header(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),
+            ),
+            // RFC 9110 §15.5.2: a 401 names the scheme; RFC 6750 §3.1 says what was wrong.
+            Problem::Unauthenticated { invalid_token, .. } => reply.with_header(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(if *invalid_token {
+                    "Bearer error=\"invalid_token\""
+                } else {
+                    "Bearer"
+                }),
             ),
             _ => reply,
         }

@@ -141,6 +141,11 @@ impl Scopes {
         }
     }
 
+    /// Scopes from a comma-separated list such as `doc:read,doc:write`.
+    pub fn parse_list(list: &str) -> Result<Self, Problem> {
+        Scopes::from_names(list.split(',').map(str::trim))
+    }
+
     fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, Problem> {
         let mut scopes = Scopes {
             items: Scope::ALL,
@@ -264,7 +269,7 @@ impl TokenRequest {
         };
         let scopes = match params.get(Scopes::PARAMETER) {
             None => None,
-            Some(Raw::Query(list)) => Some(Scopes::from_names(list.split(',').map(str::trim))?),
+            Some(Raw::Query(list)) => Some(Scopes::parse_list(list)?),
             Some(Raw::Body(Value::Array(items))) => {
                 let names = items
                     .iter()

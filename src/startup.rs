@@ -8,6 +8,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::caller::Authenticator;
+use crate::caller::entra::EntraValidator;
 use crate::config::{AuthMode, Config, KeySettings, Launch};
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
@@ -34,11 +36,7 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
 
-        match config.auth_mode {
-            AuthMode::None => tracing::warn!(
-                "AUTH_MODE=none: anyone who can reach this function gets tokens for any user; use it for development only"
-            ),
-        }
+        let auth = authenticator(config.auth_mode)?;
         let keys = key_source(config.keys)?;
         tracing::info!(
             address = %local_addr,
@@ -47,13 +45,15 @@ impl Application {
                 Launch::Standalone => "standalone",
             },
             route_prefix = %config.route_prefix,
-            max_lifetime_seconds = config.max_lifetime.seconds(),
+            max_lifetime_seconds = config.policy.max_lifetime.seconds(),
+            allowed_tenants = config.policy.allowed_tenants.as_ref().map_or(0, |t| t.len()),
             "listening"
         );
 
         let state = AppState {
+            auth,
+            policy: config.policy,
             keys,
-            max_lifetime: config.max_lifetime,
         };
         Ok(Application {
             listener,
@@ -90,6 +90,39 @@ impl Application {
             } => tracing::warn!("in-flight requests did not finish in time; stopping anyway"),
         }
     }
+}
+
+/// Builds the configured caller authentication and says which it is.
+fn authenticator(mode: AuthMode) -> Result<Authenticator, String> {
+    Ok(match mode {
+        AuthMode::None => {
+            tracing::warn!(
+                "AUTH_MODE=none: anyone who can reach this function gets tokens for any user; use it for development only"
+            );
+            Authenticator::None
+        }
+        AuthMode::EasyAuth => {
+            tracing::info!(
+                auth_mode = "easyauth",
+                "trusting App Service Authentication headers: Authentication must be enabled on the Function App"
+            );
+            Authenticator::EasyAuth
+        }
+        AuthMode::Entra(settings) => {
+            tracing::info!(
+                auth_mode = "entra",
+                authority = %settings.authority,
+                tenant = %settings.tenant_id,
+                audience = ?settings.audiences,
+                required_scope = settings.required_scope.as_deref(),
+                "validating Entra ID access tokens"
+            );
+            let validator = Arc::new(EntraValidator::new(settings)?);
+            let warm = Arc::clone(&validator);
+            tokio::spawn(async move { warm.warm_up().await });
+            Authenticator::Entra(validator)
+        }
+    })
 }
 
 /// Builds the configured key source and says which it is (never a key).

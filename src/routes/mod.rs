@@ -5,14 +5,16 @@ pub mod token;
 
 use std::sync::Arc;
 
+use crate::caller::Authenticator;
 use crate::invocation::{Invocation, Reply};
 use crate::keys::TenantKeys;
-use crate::request::Lifetime;
+use crate::policy::Policy;
 
 /// What the functions share: built once at startup, read-only afterwards.
 pub struct AppState {
+    pub auth: Authenticator,
+    pub policy: Policy,
     pub keys: Arc<dyn TenantKeys>,
-    pub max_lifetime: Lifetime,
 }
 
 /// A function of the app; its name is the folder holding its `function.json`.

@@ -1,6 +1,8 @@
 //! `TokenFunction`: one Fluid token per request.
 //!
-//! request → policy → tenant key → token → response, each step a call into its own module.
+//! caller → request → policy → tenant key → token → response, each step a call into its own
+//! module. The caller is authenticated first, so an unauthenticated client learns nothing about
+//! the request or the tenant.
 
 use serde::Serialize;
 use tracing::Span;
@@ -8,7 +10,6 @@ use warp::http::{HeaderMap, Method, StatusCode, header};
 
 use crate::invocation::{Invocation, Reply};
 use crate::keys::KeyError;
-use crate::policy;
 use crate::problem::Problem;
 use crate::request::{Scopes, TokenRequest};
 use crate::routes::AppState;
@@ -26,10 +27,15 @@ async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Probl
     if invocation.method != Method::GET && invocation.method != Method::POST {
         return Err(Problem::MethodNotAllowed { allow: ALLOW });
     }
-    let request = TokenRequest::parse(&invocation.query, &invocation.body, state.max_lifetime)?;
+    let caller = state.auth.caller(&invocation.headers).await?;
+    let request = TokenRequest::parse(
+        &invocation.query,
+        &invocation.body,
+        state.policy.max_lifetime,
+    )?;
     Span::current().record("tenant_id", request.tenant_id.as_str());
 
-    let grant = policy::grant_anonymous(request, state.max_lifetime);
+    let grant = state.policy.grant(caller, request)?;
     let key = state
         .keys
         .key(&grant.tenant_id)

@@ -5,6 +5,7 @@ pub mod host_emulator;
 pub mod identity_emulator;
 pub mod keyvault_emulator;
 pub mod loopback_server;
+pub mod openid_emulator;
 
 use std::path::Path;
 

@@ -1,0 +1,246 @@
+//! App Service Authentication ("Easy Auth"): the platform signs the user in and tells the app who
+//! they are in `X-MS-CLIENT-PRINCIPAL` (base64 JSON `{auth_typ, claims:[{typ,val}], name_typ,
+//! role_typ}`) and `X-MS-CLIENT-PRINCIPAL-ID` / `-NAME` / `-IDP`.
+//!
+//! These headers are trustworthy only because App Service strips any copy a client sends when
+//! authentication is enabled on the app. With it disabled, anyone could send them, so this mode
+//! must only be used behind Easy Auth (the README says so).
+
+use base64::Engine as _;
+use serde::Deserialize;
+use warp::http::HeaderMap;
+
+use crate::caller::Principal;
+use crate::problem::Problem;
+
+const PRINCIPAL: &str = "x-ms-client-principal";
+const PRINCIPAL_ID: &str = "x-ms-client-principal-id";
+const PRINCIPAL_NAME: &str = "x-ms-client-principal-name";
+
+/// Larger principals are refused rather than decoded.
+const MAX_PRINCIPAL_BYTES: usize = 16 * 1024;
+
+const OBJECT_ID: [&str; 2] = [
+    "http://schemas.microsoft.com/identity/claims/objectidentifier",
+    "oid",
+];
+const SUBJECT: [&str; 2] = [
+    "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier",
+    "sub",
+];
+
+#[derive(Deserialize)]
+struct ClientPrincipal {
+    #[serde(default)]
+    claims: Vec<Claim>,
+    #[serde(default)]
+    name_typ: Option<String>,
+    /// Static Web Apps' schema names the user directly.
+    #[serde(default, rename = "userId")]
+    user_id: Option<String>,
+    #[serde(default, rename = "userDetails")]
+    user_details: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Claim {
+    typ: String,
+    /// Usually a string; Static Web Apps may send numbers.
+    val: serde_json::Value,
+}
+
+impl ClientPrincipal {
+    fn claim(&self, types: &[&str]) -> Option<String> {
+        types.iter().find_map(|wanted| {
+            self.claims
+                .iter()
+                .find(|c| c.typ.eq_ignore_ascii_case(wanted))
+                .and_then(|c| match &c.val {
+                    serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                })
+        })
+    }
+}
+
+fn unauthenticated(detail: &str) -> Problem {
+    Problem::Unauthenticated {
+        detail: detail.to_string(),
+        invalid_token: false,
+    }
+}
+
+/// The signed-in user named by the Easy Auth headers.
+pub fn principal(headers: &HeaderMap) -> Result<Principal, Problem> {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    let decoded = match header(PRINCIPAL) {
+        None => None,
+        Some(encoded) => Some(decode(encoded).ok_or_else(|| {
+            unauthenticated(
+                "The X-MS-CLIENT-PRINCIPAL header is not a valid App Service principal.",
+            )
+        })?),
+    };
+    let header_id = header(PRINCIPAL_ID).map(str::to_owned);
+    let header_name = header(PRINCIPAL_NAME).map(str::to_owned);
+
+    let id = match &decoded {
+        Some(p) => p
+            .claim(&OBJECT_ID)
+            .or_else(|| header_id.clone())
+            .or_else(|| p.claim(&SUBJECT))
+            .or_else(|| p.user_id.clone()),
+        None => header_id,
+    }
+    .ok_or_else(|| {
+        unauthenticated(
+            "Sign in first: no App Service Authentication principal came with the request.",
+        )
+    })?;
+
+    let name = match &decoded {
+        Some(p) => p
+            .claim(&["name"])
+            .or_else(|| p.claim(&["preferred_username"]))
+            .or_else(|| header_name.clone())
+            .or_else(|| p.name_typ.as_deref().and_then(|t| p.claim(&[t])))
+            .or_else(|| p.user_details.clone()),
+        None => header_name,
+    };
+    Ok(Principal { id, name })
+}
+
+fn decode(encoded: &str) -> Option<ClientPrincipal> {
+    if encoded.len() > MAX_PRINCIPAL_BYTES {
+        return None;
+    }
+    let engine = base64::engine::general_purpose::STANDARD;
+    let bytes = engine
+        .decode(encoded)
+        .or_else(|_| {
+            base64::engine::general_purpose::STANDARD_NO_PAD.decode(encoded.trim_end_matches('='))
+        })
+        .ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use warp::http::HeaderValue;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                warp::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        map
+    }
+
+    fn encode(value: serde_json::Value) -> String {
+        base64::engine::general_purpose::STANDARD.encode(value.to_string())
+    }
+
+    #[test]
+    fn entra_principal() {
+        let principal = encode(json!({
+            "auth_typ": "aad",
+            "claims": [
+                {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": "oid-1"},
+                {"typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/nameidentifier", "val": "sub-1"},
+                {"typ": "preferred_username", "val": "ann@contoso.com"},
+                {"typ": "name", "val": "Ann Smith"}
+            ],
+            "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+            "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+        }));
+        let p = super::principal(&headers(&[
+            ("X-MS-CLIENT-PRINCIPAL", &principal),
+            ("X-MS-CLIENT-PRINCIPAL-ID", "header-id"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            p,
+            Principal {
+                id: "oid-1".into(),
+                name: Some("Ann Smith".into())
+            }
+        );
+    }
+
+    #[test]
+    fn fallbacks() {
+        let sub_only = encode(
+            json!({"auth_typ": "google", "claims": [{"typ": "sub", "val": "g-1"}, {"typ": "preferred_username", "val": "g@x"}]}),
+        );
+        let p = super::principal(&headers(&[("x-ms-client-principal", &sub_only)])).unwrap();
+        assert_eq!(
+            p,
+            Principal {
+                id: "g-1".into(),
+                name: Some("g@x".into())
+            }
+        );
+
+        let p = super::principal(&headers(&[
+            ("X-MS-CLIENT-PRINCIPAL-ID", "only-id"),
+            ("X-MS-CLIENT-PRINCIPAL-NAME", "Only"),
+        ]))
+        .unwrap();
+        assert_eq!(
+            p,
+            Principal {
+                id: "only-id".into(),
+                name: Some("Only".into())
+            }
+        );
+
+        let swa = encode(
+            json!({"identityProvider": "github", "userId": "swa-1", "userDetails": "octo", "userRoles": ["authenticated"]}),
+        );
+        let p = super::principal(&headers(&[("x-ms-client-principal", &swa)])).unwrap();
+        assert_eq!(
+            p,
+            Principal {
+                id: "swa-1".into(),
+                name: Some("octo".into())
+            }
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_is_unauthenticated() {
+        for bad in [
+            headers(&[]),
+            headers(&[("x-ms-client-principal", "%%%not base64")]),
+            headers(&[(
+                "x-ms-client-principal",
+                &base64::engine::general_purpose::STANDARD.encode("not json"),
+            )]),
+            headers(&[(
+                "x-ms-client-principal",
+                &encode(json!({"claims": [{"typ": "name", "val": "no id"}]})),
+            )]),
+            headers(&[(
+                "x-ms-client-principal",
+                &"A".repeat(MAX_PRINCIPAL_BYTES + 4),
+            )]),
+        ] {
+            assert!(matches!(
+                super::principal(&bad),
+                Err(Problem::Unauthenticated { .. })
+            ));
+        }
+    }
+}

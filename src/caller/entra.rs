@@ -1,0 +1,339 @@
+//! Entra ID (Azure AD) access tokens, validated in process.
+//!
+//! `Authorization: Bearer <token>` must be an RS256 JWT signed by a key of the tenant's JWKS
+//! (found through `{authority}/{tenant}/v2.0/.well-known/openid-configuration`), issued by that
+//! tenant (`iss`), for this API (`aud`), currently valid (`exp`/`nbf`, 60 s skew), and, when
+//! `ENTRA_REQUIRED_SCOPE` is set, carrying that scope in `scp` or that app role in `roles`.
+//!
+//! Only RS256 is accepted: the algorithm is never taken from the token, which rules out `none`
+//! and the HS256-with-the-public-key confusion. Signing keys are cached; an unknown `kid` (Entra
+//! rotates keys) triggers a refresh, at most once a minute, so forged `kid`s cannot make us
+//! hammer the identity provider.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+use tokio::time::Instant;
+use warp::http::{HeaderMap, header};
+
+use crate::caller::Principal;
+use crate::problem::Problem;
+
+/// Tokens larger than this are refused before they are parsed.
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
+/// Clock skew allowed on `exp` and `nbf`.
+const LEEWAY_SECONDS: u64 = 60;
+/// After a successful key refresh, the next one waits at least this long.
+const REFRESH_INTERVAL: Duration = Duration::from_secs(60);
+/// After a failed one, this long (the provider may be briefly unreachable).
+const RETRY_INTERVAL: Duration = Duration::from_secs(5);
+const HTTP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The public cloud's authority; its v1.0 tokens carry an `sts.windows.net` issuer.
+pub const DEFAULT_AUTHORITY: &str = "https://login.microsoftonline.com";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EntraSettings {
+    /// `ENTRA_AUTHORITY` without a trailing slash.
+    pub authority: String,
+    pub tenant_id: String,
+    /// `ENTRA_AUDIENCE`: the accepted `aud` values (client id and/or App ID URI).
+    pub audiences: Vec<String>,
+    pub required_scope: Option<String>,
+}
+
+pub struct EntraValidator {
+    settings: EntraSettings,
+    http: reqwest::Client,
+    keys: RwLock<SigningKeys>,
+    /// Serializes key loads; holds when the last load for an unknown `kid` was attempted and
+    /// whether it worked (the startup load does not count against the rate limit).
+    refresh: tokio::sync::Mutex<Option<(Instant, bool)>>,
+}
+
+#[derive(Default)]
+struct SigningKeys {
+    issuers: Vec<String>,
+    by_kid: HashMap<String, DecodingKey>,
+}
+
+#[derive(Deserialize)]
+struct OpenIdConfiguration {
+    issuer: String,
+    jwks_uri: String,
+}
+
+#[derive(Deserialize)]
+struct JwkSet {
+    keys: Vec<Jwk>,
+}
+
+#[derive(Deserialize)]
+struct Jwk {
+    kty: String,
+    kid: Option<String>,
+    #[serde(rename = "use")]
+    usage: Option<String>,
+    n: Option<String>,
+    e: Option<String>,
+}
+
+/// The claims of an access token this service reads.
+#[derive(Deserialize)]
+struct AccessClaims {
+    oid: Option<String>,
+    sub: Option<String>,
+    name: Option<String>,
+    preferred_username: Option<String>,
+    scp: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+}
+
+/// Why a request could not be authenticated.
+enum Rejection {
+    Unauthenticated(String),
+    Invalid(String),
+    Forbidden(String),
+    ProviderUnavailable,
+}
+
+impl From<Rejection> for Problem {
+    fn from(rejection: Rejection) -> Problem {
+        match rejection {
+            Rejection::Unauthenticated(detail) => Problem::Unauthenticated {
+                detail,
+                invalid_token: false,
+            },
+            Rejection::Invalid(detail) => Problem::Unauthenticated {
+                detail,
+                invalid_token: true,
+            },
+            Rejection::Forbidden(detail) => Problem::Forbidden { detail },
+            Rejection::ProviderUnavailable => Problem::IdentityProviderUnavailable {
+                retry_after: RETRY_INTERVAL,
+            },
+        }
+    }
+}
+
+fn invalid(detail: impl Into<String>) -> Rejection {
+    Rejection::Invalid(detail.into())
+}
+
+impl EntraValidator {
+    pub fn new(settings: EntraSettings) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(HTTP_TIMEOUT)
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client for Entra ID: {e}"))?;
+        Ok(EntraValidator {
+            settings,
+            http,
+            keys: RwLock::new(SigningKeys::default()),
+            refresh: tokio::sync::Mutex::new(None),
+        })
+    }
+
+    /// Loads the signing keys ahead of the first request. Not counted against the refresh rate
+    /// limit, which is for refreshes caused by unknown `kid`s.
+    pub async fn warm_up(&self) {
+        let _serialized = self.refresh.lock().await;
+        match self.load().await {
+            Ok(count) => tracing::info!(keys = count, "Entra ID signing keys loaded"),
+            Err(()) => {
+                tracing::warn!("Entra ID signing keys could not be loaded yet; retrying on demand")
+            }
+        }
+    }
+
+    /// The caller behind the request's bearer token.
+    pub async fn principal(&self, headers: &HeaderMap) -> Result<Principal, Problem> {
+        self.validate(headers).await.map_err(|rejection| {
+            if let Rejection::Invalid(reason) | Rejection::Forbidden(reason) = &rejection {
+                tracing::info!(reason = %reason, "access token rejected");
+            }
+            Problem::from(rejection)
+        })
+    }
+
+    async fn validate(&self, headers: &HeaderMap) -> Result<Principal, Rejection> {
+        let token = bearer_token(headers)?;
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(invalid("The access token is too large."));
+        }
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("The access token is not a well-formed JWT."))?;
+        if header.alg != Algorithm::RS256 {
+            return Err(invalid("The access token must be signed with RS256."));
+        }
+        let kid = header
+            .kid
+            .ok_or_else(|| invalid("The access token names no signing key (kid)."))?;
+        let (key, issuers) = self.key(&kid).await?;
+
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_audience(&self.settings.audiences);
+        validation.set_issuer(&issuers);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|e| invalid(describe(&e)))?
+            .claims;
+
+        if let Some(scope) = &self.settings.required_scope {
+            let in_scp = claims
+                .scp
+                .as_deref()
+                .is_some_and(|scp| scp.split(' ').any(|s| s == scope));
+            if !in_scp && !claims.roles.iter().any(|r| r == scope) {
+                return Err(Rejection::Forbidden(format!(
+                    "The access token lacks the scope or app role '{scope}'."
+                )));
+            }
+        }
+        let id = claims
+            .oid
+            .or(claims.sub)
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| invalid("The access token has neither oid nor sub."))?;
+        Ok(Principal {
+            id,
+            name: claims.name.or(claims.preferred_username),
+        })
+    }
+
+    /// The verification key for `kid` and the accepted issuers, refreshing the key set when the
+    /// kid is unknown (Entra rolled its keys).
+    async fn key(&self, kid: &str) -> Result<(DecodingKey, Vec<String>), Rejection> {
+        if let Some(found) = self.cached(kid) {
+            return Ok(found);
+        }
+        let mut last = self.refresh.lock().await;
+        // Someone else may have refreshed while we waited for the lock.
+        if let Some(found) = self.cached(kid) {
+            return Ok(found);
+        }
+        if let Some((at, succeeded)) = *last {
+            let interval = if succeeded {
+                REFRESH_INTERVAL
+            } else {
+                RETRY_INTERVAL
+            };
+            if at.elapsed() < interval {
+                return Err(if succeeded {
+                    invalid("The access token is signed with an unknown key.")
+                } else {
+                    Rejection::ProviderUnavailable
+                });
+            }
+        }
+        let loaded = self.load().await;
+        *last = Some((Instant::now(), loaded.is_ok()));
+        loaded.map_err(|()| Rejection::ProviderUnavailable)?;
+        self.cached(kid)
+            .ok_or_else(|| invalid("The access token is signed with an unknown key."))
+    }
+
+    fn cached(&self, kid: &str) -> Option<(DecodingKey, Vec<String>)> {
+        let keys = self.keys.read().unwrap();
+        keys.by_kid
+            .get(kid)
+            .map(|key| (key.clone(), keys.issuers.clone()))
+    }
+
+    /// Fetches discovery metadata and the JWKS and replaces the cached keys. Callers hold the
+    /// refresh lock, so loads never overlap.
+    async fn load(&self) -> Result<usize, ()> {
+        let keys = self.fetch_keys().await.map_err(|reason| {
+            tracing::warn!(reason = %reason, "cannot load Entra ID signing keys");
+        })?;
+        let count = keys.by_kid.len();
+        *self.keys.write().unwrap() = keys;
+        Ok(count)
+    }
+
+    async fn fetch_keys(&self) -> Result<SigningKeys, String> {
+        let settings = &self.settings;
+        let discovery_url = format!(
+            "{}/{}/v2.0/.well-known/openid-configuration",
+            settings.authority, settings.tenant_id
+        );
+        let configuration: OpenIdConfiguration = self.get_json(&discovery_url).await?;
+        let jwks: JwkSet = self.get_json(&configuration.jwks_uri).await?;
+        let by_kid: HashMap<String, DecodingKey> = jwks
+            .keys
+            .into_iter()
+            .filter(|k| k.kty == "RSA" && k.usage.as_deref().is_none_or(|u| u == "sig"))
+            .filter_map(|k| {
+                let key =
+                    DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
+                Some((k.kid?, key))
+            })
+            .collect();
+        if by_kid.is_empty() {
+            return Err(format!("no RSA signing keys at {}", configuration.jwks_uri));
+        }
+        let mut issuers = vec![configuration.issuer];
+        if settings.authority == DEFAULT_AUTHORITY {
+            // Access tokens of app registrations left at token version 1.0.
+            issuers.push(format!("https://sts.windows.net/{}/", settings.tenant_id));
+        }
+        Ok(SigningKeys { issuers, by_kid })
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        if !response.status().is_success() {
+            return Err(format!("GET {url}: HTTP {}", response.status()));
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET {url}: {e}"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("GET {url}: unexpected JSON: {e}"))
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            Rejection::Unauthenticated(
+                "Send an Entra ID access token: Authorization: Bearer <token>.".to_string(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| invalid("The Authorization header is not text."))?;
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value, ""));
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(Rejection::Unauthenticated(
+            "Send an Entra ID access token: Authorization: Bearer <token>.".to_string(),
+        ));
+    }
+    Ok(token.trim())
+}
+
+/// A short, safe reason for the caller (RFC 6750 `error_description` style).
+fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::ExpiredSignature => "The access token has expired.",
+        ErrorKind::ImmatureSignature => "The access token is not valid yet.",
+        ErrorKind::InvalidAudience => "The access token is not for this API (aud).",
+        ErrorKind::InvalidIssuer => "The access token is from another issuer (iss).",
+        ErrorKind::InvalidSignature => "The access token's signature is invalid.",
+        ErrorKind::MissingRequiredClaim(_) => "The access token lacks a required claim.",
+        ErrorKind::InvalidAlgorithm => "The access token must be signed with RS256.",
+        _ => "The access token is invalid.",
+    }
+}

@@ -1,0 +1,397 @@
+//! Caller authentication and the token policy: Entra ID access tokens validated against a
+//! loopback OpenID/JWKS emulator, App Service Authentication principals, identity binding and
+//! the tenant/scope limits, through the host emulator in both protocol modes.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde_json::{Value, json};
+
+use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, SigningKey, TENANT_ID};
+use crate::support::*;
+
+const PROTOCOLS: [Protocol; 2] = [Protocol::Forwarding, Protocol::Envelope];
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+async fn entra_app(protocol: Protocol, idp: &OpenIdEmulator, extra: &[(&str, &str)]) -> TestApp {
+    let mut settings = vec![
+        ("AUTH_MODE", "entra"),
+        ("ENTRA_AUTHORITY", idp.authority.as_str()),
+        ("ENTRA_TENANT_ID", TENANT_ID),
+        ("ENTRA_AUDIENCE", AUDIENCE),
+        ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+    ];
+    settings.extend_from_slice(extra);
+    TestApp::spawn_with(protocol, &settings).await
+}
+
+async fn with_bearer(app: &TestApp, query: &str, token: &str) -> PublicResponse {
+    app.send(
+        PublicRequest::get(format!("/api/TokenFunction?{query}"))
+            .header("Authorization", &format!("Bearer {token}")),
+    )
+    .await
+}
+
+fn assert_unauthenticated(response: &PublicResponse, invalid_token: bool) -> Value {
+    let doc = assert_problem(response, 401);
+    let expected = if invalid_token {
+        "Bearer error=\"invalid_token\""
+    } else {
+        "Bearer"
+    };
+    assert_eq!(response.header("www-authenticate"), Some(expected), "{doc}");
+    doc
+}
+
+#[tokio::test]
+async fn a_valid_access_token_gets_a_token_for_its_own_user() {
+    let idp = OpenIdEmulator::start().await;
+    for protocol in PROTOCOLS {
+        let app = entra_app(protocol, &idp, &[]).await;
+        let token = idp.token("oid-ann", json!({}));
+        // userName from the request is ignored; userId may only repeat the caller's own id.
+        let response = with_bearer(&app, "tenantId=t1&documentId=d&userName=Mallory", &token).await;
+        assert_eq!(response.status, 200, "{protocol:?}: {}", response.text());
+        let claims = verify(&response.text(), KEY).unwrap();
+        assert_eq!(
+            claims["user"],
+            json!({"id": "oid-ann", "name": "Name of oid-ann"})
+        );
+        assert_eq!(
+            with_bearer(&app, "tenantId=t1&userId=oid-ann", &token)
+                .await
+                .status,
+            200
+        );
+
+        let impersonation = with_bearer(&app, "tenantId=t1&userId=oid-bob", &token).await;
+        let doc = assert_problem(&impersonation, 403);
+        assert!(doc["detail"].as_str().unwrap().contains("userId"));
+
+        // additionalDetails are kept.
+        let details = with_bearer(
+            &app,
+            "tenantId=t1&additionalDetails=%7B%22avatar%22%3A%22a.png%22%7D",
+            &token,
+        )
+        .await;
+        assert_eq!(
+            claims_of(&details)["user"]["additionalDetails"],
+            json!({"avatar": "a.png"})
+        );
+        assert!(
+            !app.host.output().contains(&token),
+            "the access token is never logged"
+        );
+    }
+}
+
+fn claims_of(response: &PublicResponse) -> Value {
+    assert_eq!(response.status, 200, "{}", response.text());
+    claims(&response.text())
+}
+
+#[tokio::test]
+async fn missing_and_malformed_tokens_are_401() {
+    let idp = OpenIdEmulator::start().await;
+    for protocol in PROTOCOLS {
+        let app = entra_app(protocol, &idp, &[]).await;
+        // 401 before anything else: not even a missing tenantId is revealed.
+        assert_unauthenticated(&app.get_token("").await, false);
+        let basic = app
+            .send(
+                PublicRequest::get("/api/TokenFunction?tenantId=t1")
+                    .header("Authorization", "Basic dXNlcjpwYXNz"),
+            )
+            .await;
+        assert_unauthenticated(&basic, false);
+        let oversized_header = format!(
+            "{}.e30.c2ln",
+            URL_SAFE_NO_PAD.encode(json!({"alg": "RS256", "kid": "x".repeat(9000)}).to_string())
+        );
+        for garbage in [
+            "not-a-jwt",
+            "abc.def.ghi",
+            "%%%.%%%.%%%",
+            &format!(
+                "{}.{}.sig",
+                URL_SAFE_NO_PAD.encode("{not json"),
+                URL_SAFE_NO_PAD.encode("{}")
+            ),
+            &oversized_header,
+        ] {
+            assert_unauthenticated(&with_bearer(&app, "tenantId=t1", garbage).await, true);
+        }
+    }
+}
+
+#[tokio::test]
+async fn forged_and_confused_tokens_are_401() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let claims = idp.claims("oid-eve", json!({}));
+    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
+
+    // alg none
+    let none = format!(
+        "{}.{payload}.",
+        URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT","kid":"kid-1"}"#)
+    );
+    assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &none).await, true);
+
+    // HS256 keyed with the public key (algorithm confusion)
+    let published = {
+        let jwks: Value =
+            reqwest::get(format!("{}/{TENANT_ID}/discovery/v2.0/keys", idp.authority))
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        jwks["keys"][0].to_string()
+    };
+    let mut hs_header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+    hs_header.kid = Some("kid-1".into());
+    let public_der = idp.published_key_der();
+    for secret in [published.as_bytes(), public_der.as_slice()] {
+        let confused = jsonwebtoken::encode(
+            &hs_header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap();
+        assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &confused).await, true);
+    }
+
+    // Signed by a key that is not the tenant's, claiming the tenant key's kid.
+    let attacker = SigningKey::generate("kid-1");
+    assert_unauthenticated(
+        &with_bearer(&app, "tenantId=t1", &attacker.sign("kid-1", &claims)).await,
+        true,
+    );
+
+    // A tampered payload under a genuine signature.
+    let genuine = idp.token("oid-eve", json!({}));
+    let mut parts: Vec<String> = genuine.split('.').map(str::to_owned).collect();
+    parts[1] = URL_SAFE_NO_PAD.encode(idp.claims("oid-admin", json!({})).to_string());
+    assert_unauthenticated(
+        &with_bearer(&app, "tenantId=t1", &parts.join(".")).await,
+        true,
+    );
+    assert_eq!(with_bearer(&app, "tenantId=t1", &genuine).await.status, 200);
+}
+
+#[tokio::test]
+async fn time_issuer_audience_and_scope_are_checked() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let t = now();
+    for (claims, expected) in [
+        (json!({"exp": t - 120}), 401),
+        (json!({"exp": t - 30}), 200), // within the 60 s skew
+        (json!({"nbf": t + 120}), 401),
+        (json!({"nbf": t + 30}), 200),
+        (json!({"exp": null}), 401),
+        (
+            json!({"iss": "https://login.microsoftonline.com/another-tenant/v2.0"}),
+            401,
+        ),
+        (json!({"iss": null}), 401),
+        (json!({"aud": "api://someone-else"}), 401),
+        (json!({"aud": [AUDIENCE, "api://other"]}), 200),
+        (json!({"scp": "User.Read"}), 403),
+        (json!({"scp": null}), 403),
+        (json!({"scp": null, "roles": ["Token.Issue"]}), 200),
+        (json!({"scp": "Token.IssueX Token"}), 403),
+        (json!({"oid": null}), 200), // falls back to sub
+        (json!({"oid": null, "sub": null}), 401),
+    ] {
+        let response = with_bearer(&app, "tenantId=t1", &idp.token("oid-x", claims.clone())).await;
+        assert_eq!(response.status, expected, "{claims}: {}", response.text());
+        match expected {
+            401 => drop(assert_unauthenticated(&response, true)),
+            403 => drop(assert_problem(&response, 403)),
+            _ => {}
+        }
+    }
+    let by_sub = with_bearer(
+        &app,
+        "tenantId=t1",
+        &idp.token("oid-y", json!({"oid": null})),
+    )
+    .await;
+    assert_eq!(claims_of(&by_sub)["user"]["id"], "sub-of-oid-y");
+    let by_username = with_bearer(
+        &app,
+        "tenantId=t1",
+        &idp.token("oid-z", json!({"name": null})),
+    )
+    .await;
+    assert_eq!(
+        claims_of(&by_username)["user"]["name"],
+        "oid-z@contoso.example"
+    );
+}
+
+#[tokio::test]
+async fn signing_key_rotation_is_picked_up_and_refreshes_are_rate_limited() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    assert_eq!(
+        with_bearer(&app, "tenantId=t1", &idp.token("u", json!({})))
+            .await
+            .status,
+        200
+    );
+    let before = idp.jwks_fetches();
+
+    // Entra publishes a new key and starts signing with it.
+    let rotated = SigningKey::generate("kid-2");
+    let token = rotated.sign("kid-2", &idp.claims("u", json!({})));
+    idp.publish(rotated);
+    assert_eq!(
+        with_bearer(&app, "tenantId=t1", &token).await.status,
+        200,
+        "new kid fetched"
+    );
+    assert_eq!(idp.jwks_fetches(), before + 1);
+
+    // Unknown kids within the minute do not make us fetch again.
+    for kid in ["kid-3", "kid-4", "kid-5"] {
+        let stranger = SigningKey::generate(kid);
+        let forged = stranger.sign(kid, &idp.claims("u", json!({})));
+        assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &forged).await, true);
+    }
+    assert_eq!(idp.jwks_fetches(), before + 1);
+    assert_eq!(with_bearer(&app, "tenantId=t1", &token).await.status, 200);
+}
+
+#[tokio::test]
+async fn an_unreachable_identity_provider_is_503() {
+    let closed = format!("http://127.0.0.1:{}", host_emulator::free_port());
+    let settings = [
+        ("AUTH_MODE", "entra"),
+        ("ENTRA_AUTHORITY", closed.as_str()),
+        ("ENTRA_TENANT_ID", TENANT_ID),
+        ("ENTRA_AUDIENCE", AUDIENCE),
+    ];
+    let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
+    let idp = OpenIdEmulator::start().await;
+    let response = with_bearer(&app, "tenantId=t1", &idp.token("u", json!({}))).await;
+    let doc = assert_problem(&response, 503);
+    assert!(
+        doc["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("identity-provider-unavailable")
+    );
+    assert!(response.header("retry-after").is_some());
+}
+
+fn principal(claims: Value) -> String {
+    STANDARD.encode(
+        json!({
+            "auth_typ": "aad",
+            "claims": claims,
+            "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+            "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+        })
+        .to_string(),
+    )
+}
+
+fn easyauth_request(query: &str, principal: &str) -> PublicRequest {
+    PublicRequest::get(format!("/api/TokenFunction?{query}"))
+        .header("X-MS-CLIENT-PRINCIPAL", principal)
+        .header("X-MS-CLIENT-PRINCIPAL-ID", "oid-ann")
+        .header("X-MS-CLIENT-PRINCIPAL-NAME", "ann@contoso.example")
+        .header("X-MS-CLIENT-PRINCIPAL-IDP", "aad")
+}
+
+#[tokio::test]
+async fn easy_auth_principals() {
+    let ann = principal(json!([
+        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": "oid-ann"},
+        {"typ": "name", "val": "Ann Smith"},
+        {"typ": "preferred_username", "val": "ann@contoso.example"}
+    ]));
+    for protocol in PROTOCOLS {
+        let app = TestApp::spawn_with(protocol, &[("AUTH_MODE", "easyauth")]).await;
+        let ok = app
+            .send(easyauth_request("tenantId=t1&userName=Mallory", &ann))
+            .await;
+        assert_eq!(
+            claims_of(&ok)["user"],
+            json!({"id": "oid-ann", "name": "Ann Smith"}),
+            "{protocol:?}"
+        );
+        verify(&ok.text(), KEY).unwrap();
+
+        let impersonation = app
+            .send(easyauth_request("tenantId=t1&userId=oid-bob", &ann))
+            .await;
+        assert_problem(&impersonation, 403);
+
+        assert_unauthenticated(&app.get_token("tenantId=t1&userId=oid-ann").await, false);
+        let malformed = app
+            .send(
+                PublicRequest::get("/api/TokenFunction?tenantId=t1")
+                    .header("X-MS-CLIENT-PRINCIPAL", "{not base64}"),
+            )
+            .await;
+        assert_unauthenticated(&malformed, false);
+    }
+}
+
+#[tokio::test]
+async fn policy_limits_tenants_and_scopes_without_revealing_tenants() {
+    let ann = principal(json!([{"typ": "oid", "val": "oid-ann"}, {"typ": "name", "val": "Ann"}]));
+    let app = TestApp::spawn_with(
+        Protocol::Forwarding,
+        &[
+            ("AUTH_MODE", "easyauth"),
+            ("ALLOWED_TENANTS", "t1"),
+            ("ALLOWED_SCOPES", "doc:read,doc:write"),
+            ("ALLOW_CALLER_USER_NAME", "true"),
+        ],
+    )
+    .await;
+    let default_scopes = claims_of(
+        &app.send(easyauth_request("tenantId=t1&userName=Annie", &ann))
+            .await,
+    );
+    assert_eq!(default_scopes["scopes"], json!(["doc:read", "doc:write"]));
+    assert_eq!(
+        default_scopes["user"]["name"], "Annie",
+        "ALLOW_CALLER_USER_NAME"
+    );
+
+    let more = app
+        .send(easyauth_request(
+            "tenantId=t1&scopes=doc:read,summary:write",
+            &ann,
+        ))
+        .await;
+    assert!(
+        assert_problem(&more, 403)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("summary:write")
+    );
+
+    // A tenant that has a key and one that does not get the same answer.
+    let existing = app
+        .send(easyauth_request(&format!("tenantId={OTHER_TENANT}"), &ann))
+        .await;
+    let missing = app
+        .send(easyauth_request("tenantId=no-such-tenant", &ann))
+        .await;
+    assert_eq!(existing.status, 403);
+    assert_eq!(existing.body, missing.body);
+}
