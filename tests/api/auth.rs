@@ -133,8 +133,14 @@ async fn missing_and_malformed_tokens_are_401() {
 
 #[tokio::test]
 async fn forged_and_confused_tokens_are_401() {
+    for protocol in PROTOCOLS {
+        forged_and_confused_tokens(protocol).await;
+    }
+}
+
+async fn forged_and_confused_tokens(protocol: Protocol) {
     let idp = OpenIdEmulator::start().await;
-    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let app = entra_app(protocol, &idp, &[]).await;
     let claims = idp.claims("oid-eve", json!({}));
     let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
 
@@ -189,8 +195,14 @@ async fn forged_and_confused_tokens_are_401() {
 
 #[tokio::test]
 async fn time_issuer_audience_and_scope_are_checked() {
+    for protocol in PROTOCOLS {
+        claim_checks(protocol).await;
+    }
+}
+
+async fn claim_checks(protocol: Protocol) {
     let idp = OpenIdEmulator::start().await;
-    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let app = entra_app(protocol, &idp, &[]).await;
     let t = now();
     for (claims, expected) in [
         (json!({"exp": t - 120}), 401),
@@ -213,7 +225,12 @@ async fn time_issuer_audience_and_scope_are_checked() {
         (json!({"oid": null, "sub": null}), 401),
     ] {
         let response = with_bearer(&app, "tenantId=t1", &idp.token("oid-x", claims.clone())).await;
-        assert_eq!(response.status, expected, "{claims}: {}", response.text());
+        assert_eq!(
+            response.status,
+            expected,
+            "{protocol:?} {claims}: {}",
+            response.text()
+        );
         match expected {
             401 => drop(assert_unauthenticated(&response, true)),
             403 => drop(assert_problem(&response, 403)),
@@ -241,8 +258,14 @@ async fn time_issuer_audience_and_scope_are_checked() {
 
 #[tokio::test]
 async fn signing_key_rotation_is_picked_up_and_refreshes_are_rate_limited() {
+    for protocol in PROTOCOLS {
+        key_rotation(protocol).await;
+    }
+}
+
+async fn key_rotation(protocol: Protocol) {
     let idp = OpenIdEmulator::start().await;
-    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let app = entra_app(protocol, &idp, &[]).await;
     assert_eq!(
         with_bearer(&app, "tenantId=t1", &idp.token("u", json!({})))
             .await
@@ -274,6 +297,12 @@ async fn signing_key_rotation_is_picked_up_and_refreshes_are_rate_limited() {
 
 #[tokio::test]
 async fn an_unreachable_identity_provider_is_503() {
+    for protocol in PROTOCOLS {
+        unreachable_identity_provider(protocol).await;
+    }
+}
+
+async fn unreachable_identity_provider(protocol: Protocol) {
     let closed = format!("http://127.0.0.1:{}", host_emulator::free_port());
     let settings = [
         ("AUTH_MODE", "entra"),
@@ -281,7 +310,7 @@ async fn an_unreachable_identity_provider_is_503() {
         ("ENTRA_TENANT_ID", TENANT_ID),
         ("ENTRA_AUDIENCE", AUDIENCE),
     ];
-    let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
+    let app = TestApp::spawn_with(protocol, &settings).await;
     let idp = OpenIdEmulator::start().await;
     let response = with_bearer(&app, "tenantId=t1", &idp.token("u", json!({}))).await;
     let doc = assert_problem(&response, 503);
@@ -351,9 +380,15 @@ async fn easy_auth_principals() {
 
 #[tokio::test]
 async fn policy_limits_tenants_and_scopes_without_revealing_tenants() {
+    for protocol in PROTOCOLS {
+        policy_limits(protocol).await;
+    }
+}
+
+async fn policy_limits(protocol: Protocol) {
     let ann = principal(json!([{"typ": "oid", "val": "oid-ann"}, {"typ": "name", "val": "Ann"}]));
     let app = TestApp::spawn_with(
-        Protocol::Forwarding,
+        protocol,
         &[
             ("AUTH_MODE", "easyauth"),
             ("ALLOWED_TENANTS", "t1"),
