@@ -7,5 +7,11 @@ cd "$(dirname "$0")/.."
 cargo build --locked --bin handler
 cargo test --locked
 
+export HANDLER_BIN="$PWD/target/debug/handler"
+
 npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
-HANDLER_BIN="$PWD/target/debug/handler" node --test tests/conformance/conformance.test.mjs
+node --test tests/conformance/conformance.test.mjs
+
+# The TypeScript token provider: unit tests, against the handler, and end to end with tinylicious.
+npm ci --prefix clients/typescript --ignore-scripts --no-audit --no-fund
+npm test --prefix clients/typescript

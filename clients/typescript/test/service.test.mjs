@@ -1,0 +1,62 @@
+// The provider against the real Rust handler on loopback: tokens fetched, cached and refreshed;
+// the server killed mid-run (cached token served); the server back (fresh token).
+import { test, after } from "node:test";
+import assert from "node:assert/strict";
+import { createRequire } from "node:module";
+
+import { FunctionTokenProvider, TokenRequestError } from "../dist/index.js";
+import { freePort, startHandler, stop } from "./helpers.mjs";
+
+const jwt = createRequire(import.meta.url)("jsonwebtoken");
+const KEY = "provider-test-key-3c9d1e7f5a2b4c6d";
+const env = { AUTH_MODE: "none", TENANT_KEYS: JSON.stringify({ t1: KEY }) };
+const children = [];
+after(() => Promise.all(children.map(stop)));
+
+test("fetch, cache, refresh, survive an outage, recover", async () => {
+	const port = await freePort();
+	let handler = await startHandler(port, env);
+	children.push(handler);
+	const provider = new FunctionTokenProvider({
+		url: `http://127.0.0.1:${port}/api/TokenFunction`,
+		user: { id: "u1", name: "Ann", additionalDetails: { avatar: "a.png" } },
+		retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
+	});
+
+	const first = await provider.fetchOrdererToken("t1", "doc-1");
+	assert.equal(first.fromCache, false);
+	const claims = jwt.verify(first.jwt, KEY, { algorithms: ["HS256"] });
+	assert.equal(claims.documentId, "doc-1");
+	assert.deepEqual(claims.user, { id: "u1", name: "Ann", additionalDetails: { avatar: "a.png" } });
+
+	assert.deepEqual(await provider.fetchStorageToken("t1", "doc-1"), { jwt: first.jwt, fromCache: true });
+	const refreshed = await provider.fetchStorageToken("t1", "doc-1", true);
+	assert.notEqual(refreshed.jwt, first.jwt);
+	assert.equal(refreshed.fromCache, false);
+
+	const post = new FunctionTokenProvider({ url: `http://127.0.0.1:${port}/api/TokenFunction`, method: "POST", user: { id: "u2" }, scopes: ["doc:read"] });
+	const read = jwt.verify((await post.fetchStorageToken("t1", "doc-1")).jwt, KEY);
+	assert.deepEqual(read.scopes, ["doc:read"]);
+	assert.deepEqual(read.user, { id: "u2", name: "u2" });
+
+	await assert.rejects(provider.fetchStorageToken("unknown-tenant", "doc-1"), (error) => {
+		assert.ok(error instanceof TokenRequestError);
+		assert.equal(error.status, 404);
+		assert.match(error.detail, /unknown-tenant/);
+		return error.canRetry === false;
+	});
+
+	// The service goes away: reconnects keep the cached token, even when Fluid asks to refresh.
+	await stop(handler);
+	const offline = await provider.fetchOrdererToken("t1", "doc-1", true);
+	assert.deepEqual(offline, { jwt: refreshed.jwt, fromCache: true });
+	await assert.rejects(provider.fetchOrdererToken("t1", undefined), (error) => error.canRetry === true && error.status === undefined);
+
+	// It comes back: a fresh token again.
+	handler = await startHandler(port, env);
+	children.push(handler);
+	const back = await provider.fetchOrdererToken("t1", "doc-1", true);
+	assert.equal(back.fromCache, false);
+	assert.notEqual(back.jwt, refreshed.jwt);
+	jwt.verify(back.jwt, KEY);
+});
