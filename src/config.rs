@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::acs::connection::AcsConnection;
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 use crate::keys::cache::CachePolicy;
 use crate::keys::vault::{SecretNameTemplate, VaultCredential, VaultSettings};
@@ -63,6 +64,8 @@ pub struct Config {
     pub auth_mode: AuthMode,
     pub policy: Policy,
     pub keys: KeySettings,
+    /// `None` when no ACS connection is configured.
+    pub acs: Option<AcsSettings>,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
 }
@@ -83,6 +86,24 @@ pub enum KeySettings {
         /// `TENANT_KEYS` was set too, and is ignored.
         ignored_tenant_keys: bool,
     },
+}
+
+/// The ACS function's settings.
+#[derive(Debug)]
+pub struct AcsSettings {
+    pub connection: AcsConnectionSetting,
+    /// `AzureWebJobsStorage`, for caller → identity bindings (authenticated modes).
+    pub storage: Option<Secret<String>>,
+    /// `ACS_TIMEOUT_MS`: time budget of one ACS or Table Storage request.
+    pub timeout: Duration,
+}
+
+#[derive(Debug)]
+pub enum AcsConnectionSetting {
+    /// `ACS_CONNECTION_STRING`.
+    Fixed(AcsConnection),
+    /// `ACS_CONNECTION_STRING_SECRET_NAME`: read from the Key Vault of `KEY_VAULT_URL`.
+    VaultSecret(String),
 }
 
 /// A configuration problem, printed as one line before the process exits.
@@ -226,6 +247,7 @@ impl Config {
                 error("ALLOWED_SCOPES must list scopes among doc:read, doc:write, summary:write")
             })?,
         };
+        let acs = acs_settings(&setting, matches!(keys, KeySettings::Vault { .. }))?;
         let policy = Policy {
             allowed_tenants,
             allowed_scopes,
@@ -241,9 +263,63 @@ impl Config {
             auth_mode,
             policy,
             keys,
+            acs,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
         })
     }
+}
+
+/// `ACS_*` and `AzureWebJobsStorage`.
+fn acs_settings(
+    setting: &dyn Fn(&str) -> Option<String>,
+    have_vault: bool,
+) -> Result<Option<AcsSettings>, ConfigError> {
+    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+    let connection = match (
+        present("ACS_CONNECTION_STRING"),
+        present("ACS_CONNECTION_STRING_SECRET_NAME"),
+    ) {
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => {
+            return Err(error(
+                "set ACS_CONNECTION_STRING or ACS_CONNECTION_STRING_SECRET_NAME, not both",
+            ));
+        }
+        (Some(text), None) => AcsConnectionSetting::Fixed(
+            AcsConnection::parse(&text)
+                .map_err(|problem| error(format!("ACS_CONNECTION_STRING {problem}")))?,
+        ),
+        (None, Some(name)) => {
+            if !have_vault {
+                return Err(error(
+                    "ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL",
+                ));
+            }
+            let name = name.trim().to_string();
+            if !(1..=127).contains(&name.len())
+                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            {
+                return Err(error(
+                    "ACS_CONNECTION_STRING_SECRET_NAME must be a Key Vault secret name (0-9 a-z A-Z -)",
+                ));
+            }
+            AcsConnectionSetting::VaultSecret(name)
+        }
+    };
+    let timeout_ms = match setting("ACS_TIMEOUT_MS") {
+        None => 5000,
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=60_000).contains(ms))
+            .ok_or_else(|| error("ACS_TIMEOUT_MS must be an integer from 1 to 60000"))?,
+    };
+    Ok(Some(AcsSettings {
+        connection,
+        storage: present("AzureWebJobsStorage").map(Secret::new),
+        timeout: Duration::from_millis(timeout_ms),
+    }))
 }
 
 /// `AUTH_MODE=entra`: `ENTRA_*`.
@@ -933,6 +1009,70 @@ mod tests {
         assert_eq!(cache.ttl, Duration::from_secs(5));
         assert_eq!(cache.fetch_timeout, Duration::from_millis(250));
         assert_eq!(preload.len(), 2);
+    }
+
+    #[test]
+    fn acs_settings() {
+        let acs = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0LWtleQ==";
+        let c = config(
+            &[("AUTH_MODE", "none"), ("ACS_CONNECTION_STRING", acs)],
+            None,
+            None,
+        )
+        .unwrap();
+        let settings = c.acs.unwrap();
+        assert!(matches!(
+            settings.connection,
+            AcsConnectionSetting::Fixed(_)
+        ));
+        assert_eq!(settings.timeout, Duration::from_secs(5));
+        assert!(
+            config(&[("AUTH_MODE", "none")], None, None)
+                .unwrap()
+                .acs
+                .is_none()
+        );
+        for (vars, expected) in [
+            (
+                vec![("ACS_CONNECTION_STRING", "endpoint=https://x;accesskey=!!")],
+                "ACS_CONNECTION_STRING",
+            ),
+            (
+                vec![("ACS_CONNECTION_STRING_SECRET_NAME", "acs")],
+                "ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("ACS_CONNECTION_STRING_SECRET_NAME", "acs"),
+                ],
+                "set ACS_CONNECTION_STRING or",
+            ),
+            (
+                vec![("ACS_CONNECTION_STRING", acs), ("ACS_TIMEOUT_MS", "0")],
+                "ACS_TIMEOUT_MS",
+            ),
+        ] {
+            let mut all = vec![("AUTH_MODE", "none")];
+            all.extend(vars);
+            let e = config(&all, None, None).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{e}");
+            assert!(!e.contains("c2VjcmV0"));
+        }
+        let vault = config(
+            &[
+                ("AUTH_MODE", "none"),
+                VAULT,
+                ("KEY_VAULT_CREDENTIAL", "developer-tools"),
+                ("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(vault.acs.unwrap().connection, AcsConnectionSetting::VaultSecret(name) if name == "acs-connection")
+        );
     }
 
     #[test]

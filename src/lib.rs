@@ -11,6 +11,7 @@
 //! types; [`policy`] decides the [`token::Grant`]; [`keys`] supplies the tenant key; [`token`]
 //! signs; [`problem`] renders errors.
 
+pub mod acs;
 pub mod caller;
 pub mod config;
 pub mod host;

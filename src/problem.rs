@@ -42,6 +42,14 @@ pub enum Problem {
     KeyStoreUnavailable { retry_after: Duration },
     /// No function is served at this path.
     NotFound,
+    /// The app has no ACS connection configured.
+    AcsNotConfigured,
+    /// ACS refused the request as invalid; `detail` is its message.
+    AcsRejected { detail: String },
+    /// ACS knows no such communication identity.
+    UnknownIdentity,
+    /// ACS (or the store of identity bindings) cannot be used right now.
+    AcsUnavailable { retry_after: Duration },
     /// The Functions host sent an invocation this handler cannot read.
     MalformedInvocation { detail: String },
     /// A fault inside this service; details go to the log, never to the caller.
@@ -66,10 +74,14 @@ impl Problem {
             Problem::Unauthenticated { .. } => StatusCode::UNAUTHORIZED,
             Problem::Forbidden { .. } => StatusCode::FORBIDDEN,
             Problem::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            Problem::UnknownTenant { .. } | Problem::NotFound => StatusCode::NOT_FOUND,
-            Problem::KeyStoreUnavailable { .. } | Problem::IdentityProviderUnavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            Problem::UnknownTenant { .. }
+            | Problem::NotFound
+            | Problem::AcsNotConfigured
+            | Problem::UnknownIdentity => StatusCode::NOT_FOUND,
+            Problem::AcsRejected { .. } => StatusCode::BAD_REQUEST,
+            Problem::KeyStoreUnavailable { .. }
+            | Problem::IdentityProviderUnavailable { .. }
+            | Problem::AcsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -92,6 +104,12 @@ impl Problem {
                 ("key-store-unavailable", "Tenant key store unavailable")
             }
             Problem::NotFound => ("not-found", "Not found"),
+            Problem::AcsNotConfigured => ("acs-not-configured", "ACS not configured"),
+            Problem::AcsRejected { .. } => ("acs-rejected", "Rejected by Communication Services"),
+            Problem::UnknownIdentity => ("unknown-identity", "Unknown communication identity"),
+            Problem::AcsUnavailable { .. } => {
+                ("acs-unavailable", "Communication Services unavailable")
+            }
             Problem::MalformedInvocation { .. } => {
                 ("malformed-invocation", "Malformed host invocation")
             }
@@ -106,6 +124,7 @@ impl Problem {
             | Problem::InvalidBody { detail }
             | Problem::Unauthenticated { detail, .. }
             | Problem::Forbidden { detail }
+            | Problem::AcsRejected { detail }
             | Problem::MalformedInvocation { detail } => detail.clone(),
             Problem::BodyTooLarge { limit } => {
                 format!("The request body exceeds the limit of {limit} bytes.")
@@ -123,6 +142,16 @@ impl Problem {
                 "Access tokens cannot be checked right now; retry later.".to_string()
             }
             Problem::NotFound => "No function is served at this path.".to_string(),
+            Problem::AcsNotConfigured => {
+                "This app has no Azure Communication Services connection configured.".to_string()
+            }
+            Problem::UnknownIdentity => {
+                "communicationUserId: Azure Communication Services knows no such identity."
+                    .to_string()
+            }
+            Problem::AcsUnavailable { .. } => {
+                "Azure Communication Services cannot be used right now; retry later.".to_string()
+            }
             Problem::Internal => "The request could not be completed.".to_string(),
         }
     }
@@ -148,7 +177,8 @@ impl Problem {
                 reply.with_header(header::ALLOW, HeaderValue::from_static(allow))
             }
             Problem::KeyStoreUnavailable { retry_after }
-            | Problem::IdentityProviderUnavailable { retry_after } => reply.with_header(
+            | Problem::IdentityProviderUnavailable { retry_after }
+            | Problem::AcsUnavailable { retry_after } => reply.with_header(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),
             ),

@@ -321,7 +321,7 @@ impl TokenRequest {
 }
 
 /// An empty body is no body; anything else must be a JSON object.
-fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Problem> {
+pub(crate) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Problem> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new());
     }
@@ -352,19 +352,20 @@ fn check_length(parameter: &'static str, value: &str, max: usize) -> Result<(), 
 }
 
 /// Where one parameter's value came from.
-enum Raw<'a> {
+pub(crate) enum Raw<'a> {
     Query(&'a str),
     Body(&'a Value),
 }
 
-struct Params<'a> {
-    query: &'a QueryParams,
-    body: &'a Map<String, Value>,
+/// Parameters from the query string or a JSON object body; the query wins.
+pub(crate) struct Params<'a> {
+    pub(crate) query: &'a QueryParams,
+    pub(crate) body: &'a Map<String, Value>,
 }
 
 impl<'a> Params<'a> {
     /// The query value if there is one, else the body value; a JSON `null` counts as absent.
-    fn get(&self, name: &str) -> Option<Raw<'a>> {
+    pub(crate) fn get(&self, name: &str) -> Option<Raw<'a>> {
         if let Some(value) = self.query.get(name) {
             return Some(Raw::Query(value));
         }
@@ -375,7 +376,7 @@ impl<'a> Params<'a> {
     }
 
     /// A parameter that must be a string wherever it comes from.
-    fn string(&self, name: &'static str) -> Result<Option<&'a str>, Problem> {
+    pub(crate) fn string(&self, name: &'static str) -> Result<Option<&'a str>, Problem> {
         match self.get(name) {
             None => Ok(None),
             Some(Raw::Query(value)) => Ok(Some(value)),

@@ -2,20 +2,23 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
+use crate::acs::bindings::TableBindings;
+use crate::acs::identity::IdentityClient;
+use crate::acs::{AcsService, ConnectionSource};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
-use crate::config::{AuthMode, Config, KeySettings, Launch};
+use crate::config::{AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch};
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
 use crate::keys::cache::CachedKeys;
 use crate::keys::local::LocalKeys;
-use crate::keys::vault::VaultKeys;
+use crate::keys::vault::{VaultKeys, VaultSecrets};
 use crate::routes::AppState;
 
 /// How long in-flight requests may take to finish after a shutdown signal. The host waits a
@@ -36,8 +39,13 @@ impl Application {
             .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let local_addr = listener.local_addr().map_err(|e| e.to_string())?;
 
+        let authenticated = config.auth_mode != AuthMode::None;
         let auth = authenticator(config.auth_mode)?;
-        let keys = key_source(config.keys)?;
+        let (keys, vault) = key_source(config.keys)?;
+        let acs = match config.acs {
+            Some(settings) => Some(acs_service(settings, vault, authenticated)?),
+            None => None,
+        };
         tracing::info!(
             address = %local_addr,
             launch = match config.launch {
@@ -54,6 +62,7 @@ impl Application {
             auth,
             policy: config.policy,
             keys,
+            acs,
         };
         Ok(Application {
             listener,
@@ -125,15 +134,18 @@ fn authenticator(mode: AuthMode) -> Result<Authenticator, String> {
     })
 }
 
-/// Builds the configured key source and says which it is (never a key).
-fn key_source(settings: KeySettings) -> Result<Arc<dyn TenantKeys>, String> {
+/// The tenant key source (with the vault's secrets reader when Key Vault is configured) and
+/// says which it is (never a key).
+fn key_source(
+    settings: KeySettings,
+) -> Result<(Arc<dyn TenantKeys>, Option<(Arc<VaultSecrets>, Duration)>), String> {
     match settings {
         KeySettings::Local(keys) => {
             if keys.is_empty() {
                 tracing::warn!("TENANT_KEYS is empty: every tenant is unknown (404)");
             }
             tracing::info!(source = "TENANT_KEYS", tenants = keys.len(), "tenant keys");
-            Ok(Arc::new(LocalKeys::new(&keys)))
+            Ok((Arc::new(LocalKeys::new(&keys)), None))
         }
         KeySettings::Vault {
             vault,
@@ -160,7 +172,11 @@ fn key_source(settings: KeySettings) -> Result<Arc<dyn TenantKeys>, String> {
                 timeout_ms = cache.fetch_timeout.as_millis() as u64,
                 "tenant keys"
             );
-            let keys = Arc::new(CachedKeys::new(VaultKeys::new(&vault)?, cache));
+            let secrets = Arc::new(VaultSecrets::new(&vault)?);
+            let keys = Arc::new(CachedKeys::new(
+                VaultKeys::new(Arc::clone(&secrets), vault.secret_name.clone()),
+                cache,
+            ));
             for tenant in preload {
                 let keys = Arc::clone(&keys);
                 tokio::spawn(async move {
@@ -176,9 +192,52 @@ fn key_source(settings: KeySettings) -> Result<Arc<dyn TenantKeys>, String> {
                     }
                 });
             }
-            Ok(keys)
+            Ok((keys, Some((secrets, cache.ttl))))
         }
     }
+}
+
+/// The ACS function's service: connection source, Identity API client and (when callers are
+/// authenticated) the identity bindings store.
+fn acs_service(
+    settings: AcsSettings,
+    vault: Option<(Arc<VaultSecrets>, Duration)>,
+    authenticated: bool,
+) -> Result<AcsService, String> {
+    let connection = match settings.connection {
+        AcsConnectionSetting::Fixed(connection) => {
+            tracing::info!(endpoint = %connection.endpoint, source = "ACS_CONNECTION_STRING", "ACS");
+            ConnectionSource::Fixed(connection)
+        }
+        AcsConnectionSetting::VaultSecret(name) => {
+            let (secrets, ttl) =
+                vault.ok_or("ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL")?;
+            tracing::info!(secret = %name, source = "key-vault", "ACS");
+            ConnectionSource::Vault {
+                secrets,
+                name,
+                ttl,
+                cached: Mutex::new(None),
+            }
+        }
+    };
+    let bindings = if authenticated {
+        let storage = settings.storage.ok_or(
+            "AzureWebJobsStorage is required for ACS with an authenticated AUTH_MODE (it stores which caller owns which identity)",
+        )?;
+        Some(
+            TableBindings::from_connection_string(storage.expose(), settings.timeout)
+                .map_err(|problem| format!("AzureWebJobsStorage {problem}"))?,
+        )
+    } else {
+        tracing::warn!("AUTH_MODE=none: any caller can get ACS tokens for any identity");
+        None
+    };
+    Ok(AcsService {
+        connection,
+        client: IdentityClient::new(settings.timeout)?,
+        bindings,
+    })
 }
 
 /// Completes on SIGTERM (what the host and container runtimes send) or SIGINT (Ctrl+C).

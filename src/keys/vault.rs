@@ -121,12 +121,13 @@ pub struct VaultSettings {
     pub verify_challenge_resource: bool,
 }
 
-pub struct VaultKeys {
+/// Reads secrets from one vault. Shared by everything that keeps secrets there (tenant keys, the
+/// ACS connection string).
+pub struct VaultSecrets {
     client: SecretClient,
-    secret_name: SecretNameTemplate,
 }
 
-impl VaultKeys {
+impl VaultSecrets {
     /// Builds the client and the credential. No network I/O happens here.
     pub fn new(settings: &VaultSettings) -> Result<Self, String> {
         let credential = settings.credential.build().map_err(|e| {
@@ -145,29 +146,47 @@ impl VaultKeys {
             }),
         )
         .map_err(|e| format!("KEY_VAULT_URL: {e}"))?;
-        Ok(VaultKeys {
-            client,
-            secret_name: settings.secret_name.clone(),
-        })
+        Ok(VaultSecrets { client })
+    }
+
+    /// The current value of secret `name`. A disabled secret counts as not found.
+    pub async fn read(&self, name: &str) -> Result<Secret<String>, FetchError> {
+        let secret = self
+            .client
+            .get_secret(name, None)
+            .await
+            .and_then(|response| response.into_model())
+            .map_err(|error| classify(name, &error))?;
+        match secret.value {
+            Some(value) if !value.is_empty() => Ok(Secret::new(value)),
+            _ => {
+                tracing::error!(secret = name, "the Key Vault secret has no value");
+                Err(FetchError::Unavailable)
+            }
+        }
+    }
+}
+
+/// Tenant keys: one secret per tenant, named by the template.
+pub struct VaultKeys {
+    secrets: Arc<VaultSecrets>,
+    secret_name: SecretNameTemplate,
+}
+
+impl VaultKeys {
+    pub fn new(secrets: Arc<VaultSecrets>, secret_name: SecretNameTemplate) -> Self {
+        VaultKeys {
+            secrets,
+            secret_name,
+        }
     }
 
     async fn fetch_key(&self, tenant: &TenantId) -> Result<TenantKey, FetchError> {
         let Some(name) = self.secret_name.name_for(tenant) else {
             return Err(FetchError::NotFound);
         };
-        let secret = self
-            .client
-            .get_secret(&name, None)
-            .await
-            .and_then(|response| response.into_model())
-            .map_err(|error| classify(tenant, &name, &error))?;
-        match secret.value.as_deref() {
-            Some(value) if !value.is_empty() => Ok(TenantKey::from_secret(value)),
-            _ => {
-                tracing::error!(tenant_id = tenant.as_str(), secret = %name, "the Key Vault secret has no value");
-                Err(FetchError::Unavailable)
-            }
-        }
+        let secret = self.secrets.read(&name).await?;
+        Ok(TenantKey::from_secret(secret.expose()))
     }
 }
 
@@ -179,8 +198,7 @@ impl KeySource for VaultKeys {
 
 /// Maps an SDK error to what the cache needs, logging the cause for the operator. Error texts
 /// come from Key Vault or Entra ID and never contain the secret value.
-fn classify(tenant: &TenantId, name: &str, error: &azure_core::Error) -> FetchError {
-    let tenant_id = tenant.as_str();
+fn classify(name: &str, error: &azure_core::Error) -> FetchError {
     match error.kind() {
         ErrorKind::HttpResponse {
             status,
@@ -190,11 +208,7 @@ fn classify(tenant: &TenantId, name: &str, error: &azure_core::Error) -> FetchEr
             let code = error_code.as_deref().unwrap_or("");
             match *status {
                 StatusCode::NotFound => {
-                    tracing::info!(
-                        tenant_id,
-                        secret = name,
-                        "no Key Vault secret for this tenant"
-                    );
+                    tracing::info!(secret = name, "no such Key Vault secret");
                     FetchError::NotFound
                 }
                 StatusCode::Forbidden
@@ -202,16 +216,11 @@ fn classify(tenant: &TenantId, name: &str, error: &azure_core::Error) -> FetchEr
                         inner_error_code(r.body()) == Some("SecretDisabled".into())
                     }) =>
                 {
-                    tracing::info!(
-                        tenant_id,
-                        secret = name,
-                        "the tenant's Key Vault secret is disabled"
-                    );
+                    tracing::info!(secret = name, "the Key Vault secret is disabled");
                     FetchError::NotFound
                 }
                 StatusCode::Unauthorized | StatusCode::Forbidden => {
                     tracing::error!(
-                        tenant_id,
                         secret = name,
                         status = u16::from(*status),
                         code,
@@ -220,17 +229,11 @@ fn classify(tenant: &TenantId, name: &str, error: &azure_core::Error) -> FetchEr
                     FetchError::Denied
                 }
                 StatusCode::TooManyRequests => {
-                    tracing::warn!(
-                        tenant_id,
-                        secret = name,
-                        code,
-                        "Key Vault is throttling requests"
-                    );
+                    tracing::warn!(secret = name, code, "Key Vault is throttling requests");
                     FetchError::Unavailable
                 }
                 other => {
                     tracing::warn!(
-                        tenant_id,
                         secret = name,
                         status = u16::from(other),
                         code,
@@ -242,14 +245,14 @@ fn classify(tenant: &TenantId, name: &str, error: &azure_core::Error) -> FetchEr
         }
         ErrorKind::Credential => {
             tracing::error!(
-                tenant_id,
+                secret = name,
                 error = %error,
                 "cannot get an access token for Key Vault: check the identity (IDENTITY_ENDPOINT/IDENTITY_HEADER for managed identity, AZURE_CLIENT_ID for a user-assigned one)"
             );
             FetchError::Denied
         }
         _ => {
-            tracing::warn!(tenant_id, secret = name, error = %error, "cannot reach Key Vault");
+            tracing::warn!(secret = name, error = %error, "cannot reach Key Vault");
             FetchError::Unavailable
         }
     }

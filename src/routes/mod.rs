@@ -1,10 +1,12 @@
 //! The functions of this app, one file each. A function takes an [`Invocation`] and always
 //! answers with a [`Reply`]: errors are already rendered as problem documents here.
 
+pub mod acs_token;
 pub mod token;
 
 use std::sync::Arc;
 
+use crate::acs::AcsService;
 use crate::caller::Authenticator;
 use crate::invocation::{Invocation, Reply};
 use crate::keys::TenantKeys;
@@ -15,20 +17,24 @@ pub struct AppState {
     pub auth: Authenticator,
     pub policy: Policy,
     pub keys: Arc<dyn TenantKeys>,
+    /// `None` when no ACS connection is configured.
+    pub acs: Option<AcsService>,
 }
 
 /// A function of the app; its name is the folder holding its `function.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Function {
     Token,
+    AcsToken,
 }
 
 impl Function {
-    pub const ALL: [Function; 1] = [Function::Token];
+    pub const ALL: [Function; 2] = [Function::Token, Function::AcsToken];
 
     pub fn name(self) -> &'static str {
         match self {
             Function::Token => "TokenFunction",
+            Function::AcsToken => "AcsTokenFunction",
         }
     }
 
@@ -42,6 +48,7 @@ impl Function {
     pub async fn invoke(self, state: &AppState, invocation: Invocation) -> Reply {
         match self {
             Function::Token => token::token_function(state, invocation).await,
+            Function::AcsToken => acs_token::acs_token_function(state, invocation).await,
         }
     }
 }

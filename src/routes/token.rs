@@ -15,7 +15,8 @@ use crate::request::{Scopes, TokenRequest};
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
-const ALLOW: &str = "GET, POST";
+/// The methods the functions of this app serve.
+pub const ALLOW: &str = "GET, POST";
 
 pub async fn token_function(state: &AppState, invocation: Invocation) -> Reply {
     issue(state, &invocation)

@@ -1,0 +1,165 @@
+//! The parameters of `AcsTokenFunction`, parsed once: an optional `communicationUserId` (refresh)
+//! else a new identity, `scopes` (default `voip`), `expiresInMinutes` (60–1440, default 60).
+
+use serde_json::Value;
+
+use crate::invocation::QueryParams;
+use crate::problem::Problem;
+use crate::request::{Params, Raw, parse_body};
+
+/// The scopes ACS user access tokens can carry (Identity API 2023-10-01).
+pub const SCOPES: [&str; 5] = [
+    "chat",
+    "voip",
+    "chat.join",
+    "chat.join.limited",
+    "voip.join",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcsTokenRequest {
+    pub communication_user_id: Option<String>,
+    pub scopes: Vec<&'static str>,
+    pub expires_in_minutes: u32,
+}
+
+impl AcsTokenRequest {
+    pub fn parse(query: &QueryParams, body: &[u8]) -> Result<Self, Problem> {
+        let body = parse_body(body)?;
+        let params = Params { query, body: &body };
+
+        let communication_user_id = match params.string("communicationUserId")? {
+            None | Some("") => None,
+            Some(id) => {
+                let valid = id.len() <= 256
+                    && id.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-' | b'.')
+                    });
+                if !valid {
+                    return Err(Problem::invalid(
+                        "communicationUserId",
+                        "must be an ACS identity such as 8:acs:…",
+                    ));
+                }
+                Some(id.to_string())
+            }
+        };
+
+        let names: Vec<&str> = match params.get("scopes") {
+            None => vec!["voip"],
+            Some(Raw::Query(list)) => list.split(',').map(str::trim).collect(),
+            Some(Raw::Body(Value::Array(items))) => items
+                .iter()
+                .map(|item| item.as_str().ok_or_else(scopes_problem))
+                .collect::<Result<_, _>>()?,
+            Some(Raw::Body(_)) => return Err(scopes_problem()),
+        };
+        let mut scopes: Vec<&'static str> = Vec::new();
+        for name in names {
+            let scope = SCOPES
+                .into_iter()
+                .find(|s| *s == name)
+                .ok_or_else(scopes_problem)?;
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if scopes.is_empty() {
+            return Err(scopes_problem());
+        }
+
+        let expires_in_minutes = match params.get("expiresInMinutes") {
+            None => 60,
+            Some(raw) => {
+                let minutes = match raw {
+                    Raw::Query(text) => text.parse::<u32>().ok(),
+                    Raw::Body(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+                    Raw::Body(_) => None,
+                };
+                minutes.filter(|m| (60..=1440).contains(m)).ok_or_else(|| {
+                    Problem::invalid("expiresInMinutes", "must be an integer from 60 to 1440")
+                })?
+            }
+        };
+
+        Ok(AcsTokenRequest {
+            communication_user_id,
+            scopes,
+            expires_in_minutes,
+        })
+    }
+}
+
+fn scopes_problem() -> Problem {
+    Problem::invalid(
+        "scopes",
+        "must be a non-empty list of chat, voip, chat.join, chat.join.limited, voip.join",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(query: &str, body: &str) -> Result<AcsTokenRequest, Problem> {
+        AcsTokenRequest::parse(&QueryParams::parse(query).unwrap(), body.as_bytes())
+    }
+
+    #[test]
+    fn defaults() {
+        let request = parse("", "").unwrap();
+        assert_eq!(
+            request,
+            AcsTokenRequest {
+                communication_user_id: None,
+                scopes: vec!["voip"],
+                expires_in_minutes: 60
+            }
+        );
+    }
+
+    #[test]
+    fn values_from_query_and_body() {
+        let request = parse(
+            "scopes=chat,voip,chat&expiresInMinutes=1440&communicationUserId=8:acs:abc_123",
+            "",
+        )
+        .unwrap();
+        assert_eq!(request.scopes, ["chat", "voip"]);
+        assert_eq!(request.expires_in_minutes, 1440);
+        assert_eq!(
+            request.communication_user_id.as_deref(),
+            Some("8:acs:abc_123")
+        );
+        let body = parse("", r#"{"scopes":["chat.join"],"expiresInMinutes":90}"#).unwrap();
+        assert_eq!(
+            (body.scopes, body.expires_in_minutes),
+            (vec!["chat.join"], 90)
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_parameter() {
+        for (query, body, parameter) in [
+            ("scopes=video", "", "scopes"),
+            ("scopes=", "", "scopes"),
+            ("", r#"{"scopes":[]}"#, "scopes"),
+            ("", r#"{"scopes":"chat"}"#, "scopes"),
+            ("expiresInMinutes=59", "", "expiresInMinutes"),
+            ("expiresInMinutes=1441", "", "expiresInMinutes"),
+            ("expiresInMinutes=abc", "", "expiresInMinutes"),
+            (
+                "communicationUserId=8:acs:../../x",
+                "",
+                "communicationUserId",
+            ),
+        ] {
+            match parse(query, body) {
+                Err(Problem::InvalidParameter { parameter: p, .. }) => {
+                    assert_eq!(p, parameter, "{query} {body}")
+                }
+                other => panic!("{query} {body}: {other:?}"),
+            }
+        }
+    }
+}
