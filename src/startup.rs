@@ -134,11 +134,12 @@ fn authenticator(mode: AuthMode) -> Result<Authenticator, String> {
     })
 }
 
+/// The vault's secrets reader and how long what it reads stays fresh.
+type Vault = (Arc<VaultSecrets>, Duration);
+
 /// The tenant key source (with the vault's secrets reader when Key Vault is configured) and
 /// says which it is (never a key).
-fn key_source(
-    settings: KeySettings,
-) -> Result<(Arc<dyn TenantKeys>, Option<(Arc<VaultSecrets>, Duration)>), String> {
+fn key_source(settings: KeySettings) -> Result<(Arc<dyn TenantKeys>, Option<Vault>), String> {
     match settings {
         KeySettings::Local(keys) => {
             if keys.is_empty() {
@@ -201,7 +202,7 @@ fn key_source(
 /// authenticated) the identity bindings store.
 fn acs_service(
     settings: AcsSettings,
-    vault: Option<(Arc<VaultSecrets>, Duration)>,
+    vault: Option<Vault>,
     authenticated: bool,
 ) -> Result<AcsService, String> {
     let connection = match settings.connection {

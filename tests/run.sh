@@ -4,12 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node tooling first: Fluid's token packages for conformance, Azurite for the ACS tests.
+npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
+
 cargo build --locked --bin handler
 cargo test --locked
 
 export HANDLER_BIN="$PWD/target/debug/handler"
-
-npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
 node --test tests/conformance/conformance.test.mjs
 
 # The TypeScript token provider: unit tests, against the handler, and end to end with tinylicious.

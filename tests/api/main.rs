@@ -3,6 +3,7 @@
 
 mod support;
 
+mod acs;
 mod auth;
 mod host_protocol;
 mod hostile_input;

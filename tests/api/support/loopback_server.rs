@@ -15,10 +15,12 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::rustls;
 
-/// A request as the emulators see it (their requests have no body worth reading).
+/// A request with its body read.
 pub struct Received {
+    pub method: hyper::Method,
     pub uri: hyper::Uri,
     pub headers: hyper::HeaderMap,
+    pub body: Bytes,
 }
 
 /// `Err(())` closes the connection without an answer (a dropped connection).
@@ -75,11 +77,16 @@ pub async fn serve(handler: Handler, tls: Option<&TestCertificate>) -> SocketAdd
                     let handler = Arc::clone(&handler);
                     async move {
                         let (parts, body) = request.into_parts();
-                        // Drain the body so the connection stays usable.
-                        let _ = body.collect().await;
+                        let body = body
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         let received = Received {
+                            method: parts.method,
                             uri: parts.uri,
                             headers: parts.headers,
+                            body,
                         };
                         handler(received).await.map_err(|()| DropConnection)
                     }

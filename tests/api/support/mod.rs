@@ -1,6 +1,8 @@
 //! Test helpers: an app root laid out like a deployed Function App, the host emulator that runs
 //! it, and token checks.
 
+pub mod acs_emulator;
+pub mod azurite;
 pub mod host_emulator;
 pub mod identity_emulator;
 pub mod keyvault_emulator;
