@@ -10,6 +10,11 @@ npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
 cargo build --locked --bin handler
 cargo test --locked
 
+# The deployable package: a portable release build (cargo-zigbuild, glibc 2.28) zipped as the app
+# root, then unpacked and run under the host emulator.
+deploy/package
+cargo test --locked --test api -- --ignored packaged_app
+
 export HANDLER_BIN="$PWD/target/debug/handler"
 node --test tests/conformance/conformance.test.mjs
 

@@ -5,6 +5,7 @@ mod support;
 
 mod acs;
 mod auth;
+mod deploy;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;
