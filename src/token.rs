@@ -60,20 +60,6 @@ pub struct SignedToken {
     pub expires_at: u64,
 }
 
-#[derive(Serialize)]
-struct Claims<'a> {
-    #[serde(rename = "documentId")]
-    document_id: &'a str,
-    scopes: &'a Scopes,
-    #[serde(rename = "tenantId")]
-    tenant_id: &'a str,
-    user: &'a FluidUser,
-    iat: u64,
-    exp: u64,
-    ver: &'static str,
-    jti: &'a str,
-}
-
 /// Signs `grant` now, with a fresh random `jti`.
 pub fn issue(grant: &Grant, key: &TenantKey) -> SignedToken {
     encode(grant, key, unix_now_rounded(), Uuid::new_v4())
@@ -82,18 +68,7 @@ pub fn issue(grant: &Grant, key: &TenantKey) -> SignedToken {
 /// Signs `grant` as issued at `issued_at` (seconds since the epoch) with id `jti`.
 pub fn encode(grant: &Grant, key: &TenantKey, issued_at: u64, jti: Uuid) -> SignedToken {
     let expires_at = issued_at + u64::from(grant.lifetime.seconds());
-    let mut jti_text = Uuid::encode_buffer();
-    let claims = Claims {
-        document_id: grant.document_id.as_str(),
-        scopes: &grant.scopes,
-        tenant_id: grant.tenant_id.as_str(),
-        user: &grant.user,
-        iat: issued_at,
-        exp: expires_at,
-        ver: "1.0",
-        jti: jti.hyphenated().encode_lower(&mut jti_text),
-    };
-    let payload = serde_json::to_vec(&claims).expect("claims always serialize");
+    let payload = claims_json(grant, issued_at, expires_at, jti);
 
     // header "." payload "." signature, each base64url; the signature is 43 characters.
     let mut jwt = String::with_capacity(HEADER_B64.len() + 2 + payload.len().div_ceil(3) * 4 + 43);
@@ -109,6 +84,76 @@ pub fn encode(grant: &Grant, key: &TenantKey, issued_at: u64, jti: Uuid) -> Sign
         issued_at,
         expires_at,
     }
+}
+
+/// The claims as `JSON.stringify` writes them in `generateToken`: compact, in the order
+/// `documentId, scopes, tenantId, user, iat, exp, ver, jti`. Written straight into one buffer
+/// (this is the hot path); `additionalDetails`, an arbitrary value, goes through serde_json.
+fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec<u8> {
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"documentId\":");
+    json_string(&mut out, grant.document_id.as_str());
+    out.extend_from_slice(b",\"scopes\":[");
+    for (i, scope) in grant.scopes.as_slice().iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.push(b'"');
+        out.extend_from_slice(scope.as_str().as_bytes());
+        out.push(b'"');
+    }
+    out.extend_from_slice(b"],\"tenantId\":");
+    json_string(&mut out, grant.tenant_id.as_str());
+    out.extend_from_slice(b",\"user\":{\"id\":");
+    json_string(&mut out, &grant.user.id);
+    out.extend_from_slice(b",\"name\":");
+    json_string(&mut out, &grant.user.name);
+    if let Some(details) = &grant.user.additional_details {
+        out.extend_from_slice(b",\"additionalDetails\":");
+        serde_json::to_writer(&mut out, details.as_value()).expect("a JSON value always serializes");
+    }
+    let mut digits = itoa::Buffer::new();
+    out.extend_from_slice(b"},\"iat\":");
+    out.extend_from_slice(digits.format(issued_at).as_bytes());
+    out.extend_from_slice(b",\"exp\":");
+    out.extend_from_slice(digits.format(expires_at).as_bytes());
+    out.extend_from_slice(b",\"ver\":\"1.0\",\"jti\":\"");
+    out.extend_from_slice(jti.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+    out.extend_from_slice(b"\"}");
+    out
+}
+
+/// A JSON string with `JSON.stringify`'s escapes (which serde_json shares): `"` `\\`, the short
+/// forms `\\b \\f \\n \\r \\t`, other control characters as `\\u00xx`; everything else as is.
+fn json_string(out: &mut Vec<u8>, value: &str) {
+    out.push(b'"');
+    let bytes = value.as_bytes();
+    let mut start = 0;
+    for (i, &byte) in bytes.iter().enumerate() {
+        let escape: &[u8] = match byte {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
+            0x00..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escape.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(byte >> 4)]);
+            out.push(HEX[usize::from(byte & 0xf)]);
+        } else {
+            out.extend_from_slice(escape);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// HMAC-SHA256 of the JWS signing input with an already keyed MAC.
@@ -244,6 +289,15 @@ mod tests {
                 &validation,
             );
             assert!(wrong.is_err());
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_like_serde_json_and_json_stringify() {
+        for value in ["plain", "quote \" backslash \\ slash /", "\u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f}\u{7f}", "Zoë 😀 \u{2028}\u{2029}", "</script>", ""] {
+            let mut ours = Vec::new();
+            json_string(&mut ours, value);
+            assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(value).unwrap(), "{value:?}");
         }
     }
 
