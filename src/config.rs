@@ -306,19 +306,11 @@ fn acs_settings(
             AcsConnectionSetting::VaultSecret(name)
         }
     };
-    let timeout_ms = match setting("ACS_TIMEOUT_MS") {
-        None => 5000,
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (1..=60_000).contains(ms))
-            .ok_or_else(|| error("ACS_TIMEOUT_MS must be an integer from 1 to 60000"))?,
-    };
+    let timeout = milliseconds(setting, "ACS_TIMEOUT_MS", 5000)?;
     Ok(Some(AcsSettings {
         connection,
         storage: present("AzureWebJobsStorage").map(Secret::new),
-        timeout: Duration::from_millis(timeout_ms),
+        timeout,
     }))
 }
 
@@ -443,15 +435,7 @@ fn vault_settings(
             "KEY_CACHE_MAX_STALE_SECONDS must not be less than KEY_CACHE_TTL_SECONDS",
         ));
     }
-    let timeout_ms = match setting("KEY_VAULT_TIMEOUT_MS") {
-        None => 5000,
-        Some(text) => text
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|ms| (1..=60_000).contains(ms))
-            .ok_or_else(|| error("KEY_VAULT_TIMEOUT_MS must be an integer from 1 to 60000"))?,
-    };
+    let fetch_timeout = milliseconds(setting, "KEY_VAULT_TIMEOUT_MS", 5000)?;
     let preload = setting("KEY_VAULT_PRELOAD_TENANTS")
         .unwrap_or_default()
         .split(',')
@@ -478,7 +462,7 @@ fn vault_settings(
             ttl,
             max_stale,
             negative_ttl: Duration::from_secs(60),
-            fetch_timeout: Duration::from_millis(timeout_ms),
+            fetch_timeout,
         },
         preload,
         identity_source,
@@ -501,6 +485,24 @@ fn flag(
         Some(v) if v == "true" || v == "1" => Ok(true),
         Some(v) if v == "false" || v == "0" => Ok(false),
         Some(_) => Err(error(format!("{name} must be true or false"))),
+    }
+}
+
+/// A timeout in milliseconds, 1 to 60000.
+fn milliseconds(
+    setting: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> Result<Duration, ConfigError> {
+    match setting(name) {
+        None => Ok(Duration::from_millis(default)),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|ms| (1..=60_000).contains(ms))
+            .map(Duration::from_millis)
+            .ok_or_else(|| error(format!("{name} must be an integer from 1 to 60000"))),
     }
 }
 

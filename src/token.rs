@@ -110,7 +110,8 @@ fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec
     json_string(&mut out, &grant.user.name);
     if let Some(details) = &grant.user.additional_details {
         out.extend_from_slice(b",\"additionalDetails\":");
-        serde_json::to_writer(&mut out, details.as_value()).expect("a JSON value always serializes");
+        serde_json::to_writer(&mut out, details.as_value())
+            .expect("a JSON value always serializes");
     }
     let mut digits = itoa::Buffer::new();
     out.extend_from_slice(b"},\"iat\":");
@@ -118,7 +119,11 @@ fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec
     out.extend_from_slice(b",\"exp\":");
     out.extend_from_slice(digits.format(expires_at).as_bytes());
     out.extend_from_slice(b",\"ver\":\"1.0\",\"jti\":\"");
-    out.extend_from_slice(jti.hyphenated().encode_lower(&mut Uuid::encode_buffer()).as_bytes());
+    out.extend_from_slice(
+        jti.hyphenated()
+            .encode_lower(&mut Uuid::encode_buffer())
+            .as_bytes(),
+    );
     out.extend_from_slice(b"\"}");
     out
 }
@@ -294,10 +299,21 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_exactly_like_serde_json_and_json_stringify() {
-        for value in ["plain", "quote \" backslash \\ slash /", "\u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f}\u{7f}", "Zoë 😀 \u{2028}\u{2029}", "</script>", ""] {
+        for value in [
+            "plain",
+            "quote \" backslash \\ slash /",
+            "\u{0}\u{1}\u{8}\u{9}\u{a}\u{c}\u{d}\u{1f}\u{7f}",
+            "Zoë 😀 \u{2028}\u{2029}",
+            "</script>",
+            "",
+        ] {
             let mut ours = Vec::new();
             json_string(&mut ours, value);
-            assert_eq!(String::from_utf8(ours).unwrap(), serde_json::to_string(value).unwrap(), "{value:?}");
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(value).unwrap(),
+                "{value:?}"
+            );
         }
     }
 

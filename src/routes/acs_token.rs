@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use warp::http::{Method, StatusCode};
+use warp::http::StatusCode;
 
 use crate::acs::identity::AcsError;
 use crate::acs::request::AcsTokenRequest;
@@ -15,7 +15,6 @@ use crate::caller::Caller;
 use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
 use crate::routes::AppState;
-use crate::routes::token::ALLOW;
 
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
@@ -26,9 +25,7 @@ pub async fn acs_token_function(state: &AppState, invocation: Invocation) -> Rep
 }
 
 async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
-    if invocation.method != Method::GET && invocation.method != Method::POST {
-        return Err(Problem::MethodNotAllowed { allow: ALLOW });
-    }
+    super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let acs = state.acs.as_ref().ok_or(Problem::AcsNotConfigured)?;
     let request = AcsTokenRequest::parse(&invocation.query, &invocation.body)?;

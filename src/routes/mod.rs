@@ -6,11 +6,14 @@ pub mod token;
 
 use std::sync::Arc;
 
+use warp::http::Method;
+
 use crate::acs::AcsService;
 use crate::caller::Authenticator;
 use crate::invocation::{Invocation, Reply};
 use crate::keys::TenantKeys;
 use crate::policy::Policy;
+use crate::problem::Problem;
 
 /// What the functions share: built once at startup, read-only afterwards.
 pub struct AppState {
@@ -50,5 +53,14 @@ impl Function {
             Function::Token => token::token_function(state, invocation).await,
             Function::AcsToken => acs_token::acs_token_function(state, invocation).await,
         }
+    }
+}
+
+/// Both functions serve GET and POST; anything else is a 405 naming them in `Allow`.
+fn require_get_or_post(method: &Method) -> Result<(), Problem> {
+    if method == Method::GET || method == Method::POST {
+        Ok(())
+    } else {
+        Err(Problem::MethodNotAllowed { allow: "GET, POST" })
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::Serialize;
 use tracing::Span;
-use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::http::{HeaderMap, StatusCode, header};
 
 use crate::invocation::{Invocation, Reply};
 use crate::keys::KeyError;
@@ -15,9 +15,6 @@ use crate::request::{Scopes, TokenRequest};
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
-/// The methods the functions of this app serve.
-pub const ALLOW: &str = "GET, POST";
-
 pub async fn token_function(state: &AppState, invocation: Invocation) -> Reply {
     issue(state, &invocation)
         .await
@@ -25,9 +22,7 @@ pub async fn token_function(state: &AppState, invocation: Invocation) -> Reply {
 }
 
 async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
-    if invocation.method != Method::GET && invocation.method != Method::POST {
-        return Err(Problem::MethodNotAllowed { allow: ALLOW });
-    }
+    super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let request = TokenRequest::parse(
         &invocation.query,

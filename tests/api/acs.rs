@@ -13,7 +13,6 @@ use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::KeyVaultEmulator;
 use crate::support::*;
 
-const PROTOCOLS: [Protocol; 2] = [Protocol::Forwarding, Protocol::Envelope];
 const PATH: &str = "/api/AcsTokenFunction";
 
 async fn acs_app(protocol: Protocol, acs: &AcsEmulator, extra: &[(&str, &str)]) -> TestApp {
@@ -273,21 +272,12 @@ async fn the_connection_string_can_come_from_key_vault() {
     let identity = IdentityEmulator::start().await;
     let vault = KeyVaultEmulator::start(&identity.token).await;
     vault.set_secret("acs-connection", &acs.connection_string());
-    let cert = vault
-        .certificate
-        .pem_file
-        .path()
-        .to_str()
-        .unwrap()
-        .to_string();
-    let settings = [
-        ("KEY_VAULT_URL", vault.url.as_str()),
-        ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "false"),
-        ("SSL_CERT_FILE", cert.as_str()),
-        ("IDENTITY_ENDPOINT", identity.endpoint.as_str()),
-        ("IDENTITY_HEADER", identity.header.as_str()),
-        ("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"),
-    ];
+    let vault_settings = vault.app_settings(&identity);
+    let mut settings: Vec<(&str, &str)> = vault_settings
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    settings.push(("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"));
     let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
     issued(&app.send(PublicRequest::post(PATH)).await);
     issued(&app.send(PublicRequest::post(PATH)).await);

@@ -9,15 +9,6 @@ use serde_json::{Value, json};
 use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, SigningKey, TENANT_ID};
 use crate::support::*;
 
-const PROTOCOLS: [Protocol; 2] = [Protocol::Forwarding, Protocol::Envelope];
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 async fn entra_app(protocol: Protocol, idp: &OpenIdEmulator, extra: &[(&str, &str)]) -> TestApp {
     let mut settings = vec![
         ("AUTH_MODE", "entra"),

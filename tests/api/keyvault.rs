@@ -35,20 +35,8 @@ impl VaultApp {
         let identity = IdentityEmulator::start().await;
         let vault = KeyVaultEmulator::start(&identity.token).await;
         prepare(&vault);
-        let cert = vault
-            .certificate
-            .pem_file
-            .path()
-            .to_str()
-            .unwrap()
-            .to_string();
-        let mut all = vec![
-            ("KEY_VAULT_URL", vault.url.as_str()),
-            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "false"),
-            ("SSL_CERT_FILE", cert.as_str()),
-            ("IDENTITY_ENDPOINT", identity.endpoint.as_str()),
-            ("IDENTITY_HEADER", identity.header.as_str()),
-        ];
+        let defaults = vault.app_settings(&identity);
+        let mut all: Vec<(&str, &str)> = defaults.iter().map(|(n, v)| (*n, v.as_str())).collect();
         for (name, value) in settings {
             all.retain(|(n, _)| n != name);
             all.push((name, value));

@@ -4,15 +4,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-const PROTOCOLS: [Protocol; 2] = [Protocol::Forwarding, Protocol::Envelope];
-
-fn now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
-}
-
 fn uuid_v4(value: &Value) -> bool {
     let text = value.as_str().unwrap_or_default();
     let bytes = text.as_bytes();

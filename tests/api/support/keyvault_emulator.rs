@@ -113,6 +113,29 @@ impl KeyVaultEmulator {
         self.state.lock().unwrap().unauthenticated
     }
 
+    /// App settings that point the handler at this vault, reached with the managed identity of
+    /// `identity` and trusting the emulator's certificate.
+    pub fn app_settings(
+        &self,
+        identity: &super::identity_emulator::IdentityEmulator,
+    ) -> Vec<(&'static str, String)> {
+        vec![
+            ("KEY_VAULT_URL", self.url.clone()),
+            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "false".to_string()),
+            (
+                "SSL_CERT_FILE",
+                self.certificate
+                    .pem_file
+                    .path()
+                    .to_str()
+                    .unwrap()
+                    .to_string(),
+            ),
+            ("IDENTITY_ENDPOINT", identity.endpoint.clone()),
+            ("IDENTITY_HEADER", identity.header.clone()),
+        ]
+    }
+
     pub fn api_versions(&self) -> Vec<String> {
         self.state.lock().unwrap().api_versions.clone()
     }

@@ -17,6 +17,9 @@ use tempfile::TempDir;
 
 pub use host_emulator::{HostEmulator, Protocol, PublicRequest, PublicResponse};
 
+/// Both ways the host can invoke the handler; most tests run in each.
+pub const PROTOCOLS: [Protocol; 2] = [Protocol::Forwarding, Protocol::Envelope];
+
 pub const TENANT: &str = "t1";
 pub const KEY: &str = "test-key-of-t1-9c4e7a";
 pub const OTHER_TENANT: &str = "tenant-two";
@@ -141,4 +144,12 @@ pub fn assert_problem(response: &PublicResponse, status: u16) -> Value {
         assert!(doc[member].is_string(), "problem without {member}: {doc}");
     }
     doc
+}
+
+/// Seconds since the epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
