@@ -1,0 +1,205 @@
+"""Runs the Rust handler and the Node peer one after the other with the same load and writes
+bench/RESULTS.md and bench/chart.svg. Every figure is reported for both and as a ratio
+(ours / Node); the machine is shared and noisy, so only ratios from one run mean anything.
+
+Loopback only; every load is bounded in time.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "bench-tenant-key-4d5e6f7a8b9c0d1e"
+ENV = {"TENANT_KEYS": json.dumps({"t1": KEY}), "PATH": os.environ["PATH"]}
+QUERY = "/api/TokenFunction?tenantId=t1&documentId=doc-1&userId=u1&userName=Ann"
+CONCURRENCY = [1, 16, 64]
+STARTS = 20
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, name, command, env):
+        self.name, self.command, self.env = name, command, env
+
+    def start(self):
+        self.port = free_port()
+        env = dict(self.env(self.port))
+        self.started = time.perf_counter()
+        self.process = subprocess.Popen(self.command, env=env, cwd=ROOT,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{self.port}"
+        # Start → first successful token response.
+        while True:
+            try:
+                with urllib.request.urlopen(self.url + QUERY, timeout=5) as response:
+                    if response.status == 200:
+                        return (time.perf_counter() - self.started) * 1000
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"{self.name} exited during startup")
+                time.sleep(0.0005)
+
+    def stop(self):
+        self.process.terminate()
+        self.process.wait(timeout=10)
+
+    def cpu_seconds(self):
+        with open(f"/proc/{self.process.pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        ticks = os.sysconf("SC_CLK_TCK")
+        return (int(fields[11]) + int(fields[12])) / ticks
+
+    def rss_kib(self):
+        with open(f"/proc/{self.process.pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+        return 0
+
+
+def wrk(url, connections, seconds):
+    threads = min(connections, 2)
+    out = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
+         "-s", os.path.join(ROOT, "bench", "report.lua"), url + QUERY],
+        check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(server, seconds):
+    result = {"start_ms": []}
+    for _ in range(STARTS):
+        result["start_ms"].append(server.start())
+        server.stop()
+    result["start_ms"] = statistics.median(result["start_ms"])
+    server.start()
+    try:
+        wrk(server.url, 16, 2)  # warm-up
+        total_requests, cpu_before = 0, server.cpu_seconds()
+        for c in CONCURRENCY:
+            run = wrk(server.url, c, seconds)
+            assert run["non_2xx"] == 0 and run["socket_errors"] == 0, f"{server.name} c={c}: {run}"
+            result[c] = {"rps": run["requests"] / (run["duration_us"] / 1e6),
+                         "p50": run["p50_us"], "p99": run["p99_us"], "p999": run["p999_us"]}
+            total_requests += run["requests"]
+        # RSS and CPU are read after at least 100k requests: top up a slow server.
+        while total_requests < 100_000:
+            total_requests += wrk(server.url, 64, 3)["requests"]
+        cpu = server.cpu_seconds() - cpu_before
+        result["requests"] = total_requests
+        result["cpu_per_100k"] = cpu / total_requests * 100_000
+        result["rss_mib"] = server.rss_kib() / 1024
+    finally:
+        server.stop()
+    return result
+
+
+def machine():
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} × {model}, {memory:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def chart(rust, node, path):
+    """Two panels: tokens/s and p99 latency against concurrency, one line per server."""
+    width, height, pad = 720, 300, 50
+    panels = [("tokens/s", lambda r, c: r[c]["rps"]), ("p99 latency (ms)", lambda r, c: r[c]["p99"] / 1000)]
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12">',
+             '<rect width="100%" height="100%" fill="white"/>']
+    panel_width = width / 2
+    for i, (title, value) in enumerate(panels):
+        x0 = i * panel_width + pad
+        plot_w, plot_h = panel_width - pad * 1.5, height - pad * 2
+        top = max(value(r, c) for r in (rust, node) for c in CONCURRENCY) * 1.1 or 1
+        parts.append(f'<text x="{x0}" y="{pad - 20}" font-weight="bold">{title}</text>')
+        parts.append(f'<line x1="{x0}" y1="{pad + plot_h}" x2="{x0 + plot_w}" y2="{pad + plot_h}" stroke="black"/>')
+        parts.append(f'<line x1="{x0}" y1="{pad}" x2="{x0}" y2="{pad + plot_h}" stroke="black"/>')
+        parts.append(f'<text x="{x0 - 5}" y="{pad + 4}" text-anchor="end">{top:,.0f}</text>')
+        for j, c in enumerate(CONCURRENCY):
+            x = x0 + plot_w * j / (len(CONCURRENCY) - 1)
+            parts.append(f'<text x="{x}" y="{pad + plot_h + 16}" text-anchor="middle">c={c}</text>')
+        for result, colour, label in ((rust, "#d9480f", "Rust handler"), (node, "#1864ab", "Node peer")):
+            points = " ".join(
+                f"{x0 + plot_w * j / (len(CONCURRENCY) - 1):.1f},{pad + plot_h * (1 - value(result, c) / top):.1f}"
+                for j, c in enumerate(CONCURRENCY))
+            parts.append(f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for k, (colour, label) in enumerate((("#d9480f", "Rust handler"), ("#1864ab", "Node peer"))):
+            parts.append(f'<text x="{x0 + 10}" y="{pad + 14 + 14 * k}" fill="{colour}">{label}</text>')
+    parts.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(parts) + "\n")
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=int, default=10, help="seconds per concurrency level")
+    args = parser.parse_args()
+
+    rust = Server("rust", [os.path.join(ROOT, "target/release/handler")],
+                  lambda port: {**ENV, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port), "AUTH_MODE": "none"})
+    node = Server("node", ["node", os.path.join(ROOT, "bench/node-peer/server.mjs")],
+                  lambda port: {**ENV, "PORT": str(port)})
+    results = {}
+    for server in (rust, node):
+        print(f"measuring {server.name} …", flush=True)
+        results[server.name] = measure(server, args.duration)
+    r, n = results["rust"], results["node"]
+    size = os.path.getsize(os.path.join(ROOT, "target/release/handler"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    def row(label, ours, theirs, unit, fmt="{:,.1f}"):
+        ratio = ours / theirs if theirs else float("nan")
+        return f"| {label} | {fmt.format(ours)} {unit} | {fmt.format(theirs)} {unit} | {ratio:.2f} |"
+
+    lines = [
+        "# Benchmark results",
+        "",
+        f"- machine: {machine()}",
+        f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
+        f"- commit: {commit}",
+        f"- load: wrk, keep-alive, {args.duration} s per level, GET `{QUERY}` on 127.0.0.1; both servers on the same 2 cores as wrk",
+        "- ours: `target/release/handler` (AUTH_MODE=none, TENANT_KEYS, JSON request logs on); Node: `bench/node-peer` (`generateToken` of @fluidframework/azure-service-utils on `node:http`)",
+        "",
+        "| figure | Rust handler | Node peer | ratio (ours / Node) |",
+        "|---|---|---|---|",
+    ]
+    for c in CONCURRENCY:
+        lines.append(row(f"tokens/s, c={c}", r[c]["rps"], n[c]["rps"], "", "{:,.0f}"))
+    for c in CONCURRENCY:
+        for p, name in (("p50", "p50"), ("p99", "p99"), ("p999", "p99.9")):
+            lines.append(row(f"{name} latency, c={c}", r[c][p] / 1000, n[c][p] / 1000, "ms", "{:,.3f}"))
+    lines += [
+        row("start → first token (median of 20)", r["start_ms"], n["start_ms"], "ms"),
+        row(f"RSS after {min(r['requests'], n['requests']):,}+ requests", r["rss_mib"], n["rss_mib"], "MiB"),
+        row("CPU-seconds per 100k tokens", r["cpu_per_100k"], n["cpu_per_100k"], "s", "{:,.2f}"),
+        f"| stripped release binary | {size / 2**20:.1f} MiB | — | — |",
+        "",
+        "![throughput and p99 latency against concurrency](chart.svg)",
+        "",
+    ]
+    with open(os.path.join(ROOT, "bench", "RESULTS.md"), "w") as f:
+        f.write("\n".join(lines))
+    chart(r, n, os.path.join(ROOT, "bench", "chart.svg"))
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
