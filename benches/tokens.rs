@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use fluid_token_service::caller::Authenticator;
+use fluid_token_service::caller::Caller;
 use fluid_token_service::host::{self, Routing};
 use fluid_token_service::invocation::QueryParams;
 use fluid_token_service::keys::TenantKey;
@@ -15,7 +16,6 @@ use fluid_token_service::policy::Policy;
 use fluid_token_service::request::{Lifetime, TenantId, TokenRequest};
 use fluid_token_service::routes::AppState;
 use fluid_token_service::secret::Secret;
-use fluid_token_service::caller::Caller;
 use fluid_token_service::token;
 use serde::Serialize;
 use uuid::Uuid;
@@ -24,8 +24,11 @@ const KEY: &str = "0123456789abcdef0123456789abcdef";
 const QUERY: &str = "tenantId=t1&documentId=doc-1&userId=u1&userName=Ann";
 
 fn grant() -> token::Grant {
-    let request = TokenRequest::parse(&QueryParams::parse(QUERY).unwrap(), b"", Lifetime::HARD_CAP).unwrap();
-    Policy::open(Lifetime::HARD_CAP).grant(Caller::Anonymous, request).unwrap()
+    let request =
+        TokenRequest::parse(&QueryParams::parse(QUERY).unwrap(), b"", Lifetime::HARD_CAP).unwrap();
+    Policy::open(Lifetime::HARD_CAP)
+        .grant(Caller::Anonymous, request)
+        .unwrap()
 }
 
 /// The same claims as ours, for the `jsonwebtoken` crate.
@@ -65,7 +68,10 @@ fn signing(c: &mut Criterion) {
                 document_id: "doc-1",
                 scopes: ["doc:read", "doc:write", "summary:write"],
                 tenant_id: "t1",
-                user: User { id: "u1", name: "Ann" },
+                user: User {
+                    id: "u1",
+                    name: "Ann",
+                },
                 iat: now,
                 exp: now + 3600,
                 ver: "1.0",
@@ -87,7 +93,10 @@ fn parsing(c: &mut Criterion) {
 }
 
 fn round_trip(c: &mut Criterion) {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let tenant = TenantId::parse("t1").unwrap();
     let secret = Secret::new(KEY.to_string());
     let state = Arc::new(AppState {
@@ -96,7 +105,13 @@ fn round_trip(c: &mut Criterion) {
         keys: Arc::new(LocalKeys::new([(&tenant, &secret)])),
         acs: None,
     });
-    let filter = host::handler(state, Routing { route_prefix: "api".into(), forwarding: false });
+    let filter = host::handler(
+        state,
+        Routing {
+            route_prefix: "api".into(),
+            forwarding: false,
+        },
+    );
     let envelope = serde_json::json!({"Data": {"req": {
         "Url": format!("http://localhost:7071/api/TokenFunction?{QUERY}"), "Method": "GET",
         "Query": {"tenantId": "t1", "documentId": "doc-1", "userId": "u1", "userName": "Ann"},
@@ -106,7 +121,10 @@ fn round_trip(c: &mut Criterion) {
     group.bench_function("forwarding", |b| {
         b.iter(|| {
             runtime.block_on(async {
-                let response = warp::test::request().path(&format!("/api/TokenFunction?{QUERY}")).reply(&filter).await;
+                let response = warp::test::request()
+                    .path(&format!("/api/TokenFunction?{QUERY}"))
+                    .reply(&filter)
+                    .await;
                 assert_eq!(response.status(), 200);
             })
         })
