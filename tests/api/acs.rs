@@ -284,3 +284,58 @@ async fn the_connection_string_can_come_from_key_vault() {
     assert_eq!(vault.reads("acs-connection"), 1, "read once, then cached");
     assert!(!app.host.output().contains(&acs.access_key));
 }
+
+/// The emulator's own check, so the tests above can fail: a request signed by the production
+/// signer passes, and the same request with a tampered body, a tampered path or a date more than
+/// 15 minutes off is refused.
+#[tokio::test]
+async fn the_emulator_refuses_tampered_and_stale_requests() {
+    use fluid_token_service::acs::connection::AcsConnection;
+    use fluid_token_service::acs::signing::sign;
+
+    let acs = AcsEmulator::start().await;
+    let connection = AcsConnection::parse(&acs.connection_string()).unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let path = "/identities?api-version=2023-10-01";
+    let body = br#"{"createTokenWithScopes":["voip"],"expiresInMinutes":60}"#;
+    let send = |signed_path: &'static str,
+                sent_path: &'static str,
+                date: String,
+                sent_body: &'static [u8]| {
+        let signed = sign(
+            &connection.key,
+            "POST",
+            signed_path,
+            &connection.host,
+            &date,
+            body,
+        );
+        let request = client
+            .post(format!("{}{sent_path}", connection.endpoint))
+            .header("x-ms-date", signed.date)
+            .header("x-ms-content-sha256", signed.content_sha256)
+            .header("authorization", signed.authorization)
+            .body(sent_body.to_vec());
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let now = httpdate::fmt_http_date(std::time::SystemTime::now());
+    let stale =
+        httpdate::fmt_http_date(std::time::SystemTime::now() - Duration::from_secs(16 * 60));
+    assert_eq!(send(path, path, now.clone(), body).await, 201);
+    assert_eq!(
+        send(
+            path,
+            path,
+            now.clone(),
+            br#"{"createTokenWithScopes":["chat"],"expiresInMinutes":60}"#
+        )
+        .await,
+        401
+    );
+    assert_eq!(
+        send(path, "/identities?api-version=2023-10-01&x=1", now, body).await,
+        401
+    );
+    assert_eq!(send(path, path, stale, body).await, 401);
+    assert_eq!((acs.signed_requests(), acs.refused_signatures()), (1, 3));
+}
