@@ -11,7 +11,7 @@ pub fn init(filter: &str) {
     tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
-        .with_current_span(true)
+        .with_current_span(false)
         .with_span_list(false)
         .with_env_filter(filter)
         .with_writer(std::io::stdout)

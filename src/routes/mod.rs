@@ -10,7 +10,7 @@ use warp::http::Method;
 
 use crate::acs::AcsService;
 use crate::caller::Authenticator;
-use crate::invocation::{Invocation, Reply};
+use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::TenantKeys;
 use crate::policy::Policy;
 use crate::problem::Problem;
@@ -48,9 +48,14 @@ impl Function {
             .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 
-    pub async fn invoke(self, state: &AppState, invocation: Invocation) -> Reply {
+    pub async fn invoke(
+        self,
+        state: &AppState,
+        invocation: Invocation,
+        log: &mut RequestLog,
+    ) -> Reply {
         match self {
-            Function::Token => token::token_function(state, invocation).await,
+            Function::Token => token::token_function(state, invocation, log).await,
             Function::AcsToken => acs_token::acs_token_function(state, invocation).await,
         }
     }

@@ -5,23 +5,30 @@
 //! the request or the tenant.
 
 use serde::Serialize;
-use tracing::Span;
 use warp::http::{HeaderMap, StatusCode, header};
 
-use crate::invocation::{Invocation, Reply};
+use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::KeyError;
 use crate::problem::Problem;
 use crate::request::{Scopes, TokenRequest};
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
-pub async fn token_function(state: &AppState, invocation: Invocation) -> Reply {
-    issue(state, &invocation)
+pub async fn token_function(
+    state: &AppState,
+    invocation: Invocation,
+    log: &mut RequestLog,
+) -> Reply {
+    issue(state, &invocation, log)
         .await
         .unwrap_or_else(|problem| problem.to_reply())
 }
 
-async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+async fn issue(
+    state: &AppState,
+    invocation: &Invocation,
+    log: &mut RequestLog,
+) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let request = TokenRequest::parse(
@@ -29,7 +36,7 @@ async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Probl
         &invocation.body,
         state.policy.max_lifetime,
     )?;
-    Span::current().record("tenant_id", request.tenant_id.as_str());
+    log.tenant_id = Some(request.tenant_id.as_str().to_owned());
 
     let grant = state.policy.grant(caller, request)?;
     let key = state
