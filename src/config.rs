@@ -770,7 +770,7 @@ mod tests {
         assert!(entra(&[("ENTRA_AUTHORITY", "http://127.0.0.1:8080/")]).is_ok());
         assert!(entra(&[("ENTRA_AUTHORITY", "http://[::1]:8080")]).is_ok());
         assert!(entra(&[("ENTRA_AUTHORITY", "http://localhost:8080")]).is_ok());
-        for bad in ["http://login.example.com", "http://10.0.0.1", "ftp://x"] {
+        for bad in ["http://login.example.com", "http://192.0.2.10", "ftp://x"] {
             assert!(entra(&[("ENTRA_AUTHORITY", bad)]).is_err(), "{bad}");
         }
         assert!(
