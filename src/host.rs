@@ -140,7 +140,8 @@ where
     B: Buf,
 {
     let started = Instant::now();
-    let (mode, function) = match route(&request.method, &request.path, routing) {
+    let route = route(&request.method, &request.path, routing);
+    let (mode, function) = match route {
         Route::Readiness => {
             return into_response(Reply::new(
                 StatusCode::OK,
@@ -158,12 +159,14 @@ where
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut log = RequestLog::default();
-    let (status, response) = match (mode, function) {
-        ("envelope", Some(function)) => {
+    let (status, response) = match route {
+        Route::Envelope(function) => {
             invoke_envelope(state, function, request, body, &mut log).await
         }
-        (_, Some(function)) => invoke_forwarded(state, function, request, body, &mut log).await,
-        _ => {
+        Route::Forwarded(function) => {
+            invoke_forwarded(state, function, request, body, &mut log).await
+        }
+        Route::Readiness | Route::NotFound => {
             log.client_request(&request.method, request.path);
             plain(Problem::NotFound.to_reply())
         }
