@@ -226,20 +226,7 @@ impl Config {
 
         let allowed_tenants = match setting("ALLOWED_TENANTS").filter(|v| !v.trim().is_empty()) {
             None => None,
-            Some(list) => Some(
-                list.split(',')
-                    .map(str::trim)
-                    .filter(|t| !t.is_empty())
-                    .map(|t| {
-                        TenantId::parse(t).map_err(|_| {
-                            error(format!(
-                                "ALLOWED_TENANTS: \"{}\" is not a valid tenantId",
-                                t.escape_debug()
-                            ))
-                        })
-                    })
-                    .collect::<Result<_, _>>()?,
-            ),
+            Some(list) => Some(tenant_list("ALLOWED_TENANTS", &list)?.into_iter().collect()),
         };
         let allowed_scopes = match setting("ALLOWED_SCOPES").filter(|v| !v.trim().is_empty()) {
             None => Scopes::all(),
@@ -360,18 +347,35 @@ fn entra_settings(setting: &dyn Fn(&str) -> Option<String>) -> Result<EntraSetti
 
 /// Whether an `http://` URL points at this machine (127.0.0.0/8, ::1 or localhost).
 fn is_loopback_url(url: &str) -> bool {
-    let Ok(uri) = url.parse::<warp::http::Uri>() else {
-        return false;
-    };
-    let host = uri
-        .host()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']');
+    url.parse::<warp::http::Uri>()
+        .is_ok_and(|uri| is_loopback_host(uri.host().unwrap_or("")))
+}
+
+/// Whether a URL host is this machine: `localhost`, 127.0.0.0/8 or `::1` (brackets allowed).
+/// Every setting that accepts `http://` (emulators) checks with this.
+pub(crate) fn is_loopback_host(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost")
         || host
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A comma-separated list of tenant ids (blanks skipped); the error names the setting and the
+/// bad entry.
+fn tenant_list(name: &str, list: &str) -> Result<Vec<TenantId>, ConfigError> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            TenantId::parse(t).map_err(|_| {
+                error(format!(
+                    "{name}: \"{}\" is not a valid tenantId",
+                    t.escape_debug()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
@@ -436,20 +440,10 @@ fn vault_settings(
         ));
     }
     let fetch_timeout = milliseconds(setting, "KEY_VAULT_TIMEOUT_MS", 5000)?;
-    let preload = setting("KEY_VAULT_PRELOAD_TENANTS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .map(|t| {
-            TenantId::parse(t).map_err(|_| {
-                error(format!(
-                    "KEY_VAULT_PRELOAD_TENANTS: \"{}\" is not a valid tenantId",
-                    t.escape_debug()
-                ))
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let preload = tenant_list(
+        "KEY_VAULT_PRELOAD_TENANTS",
+        &setting("KEY_VAULT_PRELOAD_TENANTS").unwrap_or_default(),
+    )?;
 
     Ok(KeySettings::Vault {
         vault: Box::new(VaultSettings {

@@ -1,6 +1,7 @@
 //! `endpoint=https://<resource>.communication.azure.com/;accesskey=<base64 key>`, parsed once.
 
 use crate::acs::signing::AccessKey;
+use crate::config::is_loopback_host;
 
 /// Where ACS is and the key to sign requests with.
 #[derive(Debug, Clone)]
@@ -41,7 +42,7 @@ impl AcsConnection {
             .ok_or("has an endpoint without a host")?;
         match uri.scheme_str() {
             Some("https") => {}
-            Some("http") if is_loopback(uri.host().unwrap_or("")) => {}
+            Some("http") if is_loopback_host(uri.host().unwrap_or("")) => {}
             _ => {
                 return Err(
                     "needs an https:// endpoint (http:// only for a loopback emulator)".into(),
@@ -54,14 +55,6 @@ impl AcsConnection {
             key,
         })
     }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
