@@ -95,12 +95,22 @@ impl<'a> TokenJson<'a> {
 /// body to Fluid as the token. Only a client that ranks JSON strictly higher (for example
 /// `Accept: application/json`) gets the JSON document.
 fn prefers_json(headers: &HeaderMap) -> bool {
-    let accept = headers
+    let mut values = headers
         .get_all(header::ACCEPT)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect::<Vec<_>>()
-        .join(",");
+        .filter_map(|v| v.to_str().ok());
+    // Almost every request has one Accept header (or none): only join when there are several.
+    let accept = match (values.next(), values.next()) {
+        (None, _) => return false,
+        (Some(only), None) => std::borrow::Cow::Borrowed(only),
+        (Some(first), Some(second)) => std::borrow::Cow::Owned(
+            [first, second]
+                .into_iter()
+                .chain(values)
+                .collect::<Vec<_>>()
+                .join(","),
+        ),
+    };
     quality(&accept, "application/json") > quality(&accept, "text/plain")
 }
 
@@ -163,5 +173,14 @@ mod tests {
         assert!(json_for(Some("text/plain;q=0.5, application/json")));
         assert!(json_for(Some("application/*, text/plain;q=0.1")));
         assert!(!json_for(Some("application/json;q=0")));
+    }
+
+    #[test]
+    fn several_accept_headers_are_one_list() {
+        let mut headers = HeaderMap::new();
+        headers.append(header::ACCEPT, HeaderValue::from_static("text/plain;q=0.2"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("application/json"));
+        assert!(prefers_json(&headers));
+        assert!(!prefers_json(&HeaderMap::new()));
     }
 }
