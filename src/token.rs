@@ -5,10 +5,10 @@
 //! tenantId, user, iat, exp, ver, jti`, base64url without padding, and an HMAC-SHA256 over
 //! `header.payload` keyed by the UTF-8 bytes of the tenant key.
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::cell::RefCell;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64_simd::Out;
 use hmac::Mac;
 use serde::Serialize;
 use uuid::Uuid;
@@ -66,19 +66,22 @@ pub fn issue(grant: &Grant, key: &TenantKey) -> SignedToken {
 }
 
 /// Signs `grant` as issued at `issued_at` (seconds since the epoch) with id `jti`.
+///
+/// One allocation per token, the JWT itself: the claims JSON is written into a buffer that each
+/// thread reuses, base64url-encoded straight into the JWT's final place, and the MAC state comes
+/// pre-keyed from the [`TenantKey`].
 pub fn encode(grant: &Grant, key: &TenantKey, issued_at: u64, jti: Uuid) -> SignedToken {
     let expires_at = issued_at + u64::from(grant.lifetime.seconds());
-    let payload = claims_json(grant, issued_at, expires_at, jti);
-
-    // header "." payload "." signature, each base64url; the signature is 43 characters.
-    let mut jwt = String::with_capacity(HEADER_B64.len() + 2 + payload.len().div_ceil(3) * 4 + 43);
-    jwt.push_str(HEADER_B64);
-    jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(&payload, &mut jwt);
-    let signature = sign(key.mac(), jwt.as_bytes());
-    jwt.push('.');
-    URL_SAFE_NO_PAD.encode_string(signature, &mut jwt);
-
+    let jwt = CLAIMS.with_borrow_mut(|claims| {
+        claims.clear();
+        write_claims(claims, grant, issued_at, expires_at, jti);
+        let jwt = signed_jwt(claims, key);
+        if claims.capacity() > CLAIMS_KEPT_CAPACITY {
+            // One token with large additionalDetails must not pin that memory to the thread.
+            *claims = Vec::with_capacity(CLAIMS_INITIAL_CAPACITY);
+        }
+        jwt
+    });
     SignedToken {
         jwt,
         issued_at,
@@ -86,13 +89,48 @@ pub fn encode(grant: &Grant, key: &TenantKey, issued_at: u64, jti: Uuid) -> Sign
     }
 }
 
+const CLAIMS_INITIAL_CAPACITY: usize = 512;
+const CLAIMS_KEPT_CAPACITY: usize = 8 * 1024;
+
+thread_local! {
+    /// The claims JSON of the token being signed on this thread (it only lives inside `encode`).
+    static CLAIMS: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(CLAIMS_INITIAL_CAPACITY));
+}
+
+/// `header.payload.signature`, each base64url, into one exactly sized buffer.
+fn signed_jwt(claims: &[u8], key: &TenantKey) -> String {
+    const SIGNATURE_B64_LEN: usize = 43; // 32 bytes of HMAC-SHA256, unpadded
+    let base64url = &base64_simd::URL_SAFE_NO_PAD;
+    let header_len = HEADER_B64.len() + 1;
+    let signing_input_len = header_len + base64url.encoded_length(claims.len());
+    let mut jwt = vec![0; signing_input_len + 1 + SIGNATURE_B64_LEN];
+
+    let (signing_input, signature_part) = jwt.split_at_mut(signing_input_len);
+    let (header, payload) = signing_input.split_at_mut(header_len);
+    header[..HEADER_B64.len()].copy_from_slice(HEADER_B64.as_bytes());
+    header[HEADER_B64.len()] = b'.';
+    fill_base64url(base64url, claims, payload);
+
+    let signature = sign(key.mac(), signing_input);
+    signature_part[0] = b'.';
+    fill_base64url(base64url, &signature, &mut signature_part[1..]);
+
+    String::from_utf8(jwt).expect("base64url and the header are ASCII")
+}
+
+/// Writes the base64url of `bytes` into `slot`, which is exactly its length.
+fn fill_base64url(base64url: &base64_simd::Base64, bytes: &[u8], slot: &mut [u8]) {
+    let slot_len = slot.len();
+    let written = base64url.encode(bytes, Out::from_slice(slot)).len();
+    debug_assert_eq!(written, slot_len, "the slot is sized for the base64");
+}
+
 /// The claims as `JSON.stringify` writes them in `generateToken`: compact, in the order
 /// `documentId, scopes, tenantId, user, iat, exp, ver, jti`. Written straight into one buffer
 /// (this is the hot path); `additionalDetails`, an arbitrary value, goes through serde_json.
-fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+fn write_claims(out: &mut Vec<u8>, grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) {
     out.extend_from_slice(b"{\"documentId\":");
-    json_string(&mut out, grant.document_id.as_str());
+    json_string(out, grant.document_id.as_str());
     out.extend_from_slice(b",\"scopes\":[");
     for (i, scope) in grant.scopes.as_slice().iter().enumerate() {
         if i > 0 {
@@ -103,14 +141,14 @@ fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec
         out.push(b'"');
     }
     out.extend_from_slice(b"],\"tenantId\":");
-    json_string(&mut out, grant.tenant_id.as_str());
+    json_string(out, grant.tenant_id.as_str());
     out.extend_from_slice(b",\"user\":{\"id\":");
-    json_string(&mut out, &grant.user.id);
+    json_string(out, &grant.user.id);
     out.extend_from_slice(b",\"name\":");
-    json_string(&mut out, &grant.user.name);
+    json_string(out, &grant.user.name);
     if let Some(details) = &grant.user.additional_details {
         out.extend_from_slice(b",\"additionalDetails\":");
-        serde_json::to_writer(&mut out, details.as_value())
+        serde_json::to_writer(&mut *out, details.as_value())
             .expect("a JSON value always serializes");
     }
     let mut digits = itoa::Buffer::new();
@@ -125,7 +163,6 @@ fn claims_json(grant: &Grant, issued_at: u64, expires_at: u64, jti: Uuid) -> Vec
             .as_bytes(),
     );
     out.extend_from_slice(b"\"}");
-    out
 }
 
 /// A JSON string with `JSON.stringify`'s escapes (which serde_json shares): `"` `\\`, the short
@@ -170,16 +207,24 @@ fn sign(mut mac: hmac::Hmac<sha2::Sha256>, signing_input: &[u8]) -> [u8; 32] {
 /// Seconds since the epoch rounded to the nearest second, as `Math.round(Date.now() / 1000)`
 /// in `generateToken`.
 fn unix_now_rounded() -> u64 {
-    let millis = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis())
-        .unwrap_or_default();
-    u64::try_from((millis + 500) / 1000).unwrap_or(u64::MAX / 2)
+    rounded_seconds(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
+}
+
+/// `Math.round(ms / 1000)` for a non-negative time: half a second rounds up. Whole seconds plus
+/// a comparison, because the `u128` division of `as_millis()` showed up in the signing profile.
+fn rounded_seconds(since_epoch: Duration) -> u64 {
+    since_epoch.as_secs() + u64::from(since_epoch.subsec_millis() >= 500)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use hmac::Hmac;
     use serde_json::json;
 
@@ -231,6 +276,22 @@ mod tests {
             URL_SAFE_NO_PAD.encode(sign(mac, input.as_bytes())),
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         );
+    }
+
+    #[test]
+    fn simd_base64url_matches_the_base64_crate_at_every_length() {
+        // Every length up to a few SIMD blocks, with every byte value, against the scalar crate.
+        let bytes: Vec<u8> = (0..=600u32).map(|i| (i * 151 % 256) as u8).collect();
+        for len in 0..=bytes.len() {
+            let base64url = &base64_simd::URL_SAFE_NO_PAD;
+            let mut slot = vec![0; base64url.encoded_length(len)];
+            fill_base64url(base64url, &bytes[..len], &mut slot);
+            assert_eq!(
+                slot,
+                URL_SAFE_NO_PAD.encode(&bytes[..len]).as_bytes(),
+                "{len}"
+            );
+        }
     }
 
     #[test]
@@ -315,6 +376,27 @@ mod tests {
                 "{value:?}"
             );
         }
+    }
+
+    #[test]
+    fn iat_rounds_like_math_round() {
+        for (millis, seconds) in [
+            (0, 0),
+            (499, 0),
+            (500, 1),
+            (1_499, 1),
+            (1_500, 2),
+            (1_999, 2),
+        ] {
+            let since_epoch = Duration::from_millis(1_795_549_032_000 + millis);
+            assert_eq!(
+                rounded_seconds(since_epoch),
+                1_795_549_032 + seconds,
+                "{millis} ms"
+            );
+        }
+        // Sub-millisecond parts do not round: Date.now() has whole milliseconds.
+        assert_eq!(rounded_seconds(Duration::from_micros(499_999)), 0);
     }
 
     #[test]
