@@ -6,6 +6,8 @@
 //! functions only ever see these two types, the same request gives the same status, headers and
 //! body in both protocol modes by construction.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -82,13 +84,20 @@ impl FromIterator<(String, String)> for QueryParams {
 }
 
 /// `application/x-www-form-urlencoded` decoding: `+` is a space, `%XX` a byte; `None` unless the
-/// bytes are UTF-8.
+/// bytes are UTF-8. One allocation per value: the usual value has neither `+` nor `%`.
 fn decode(text: &str) -> Option<String> {
-    let plus_as_space = text.replace('+', " ");
-    percent_encoding::percent_decode_str(&plus_as_space)
+    let plus_as_space = if text.contains('+') {
+        Cow::Owned(text.replace('+', " "))
+    } else {
+        Cow::Borrowed(text)
+    };
+    match percent_encoding::percent_decode_str(&plus_as_space)
         .decode_utf8()
-        .ok()
-        .map(|cow| cow.into_owned())
+        .ok()?
+    {
+        Cow::Borrowed(_) => Some(plus_as_space.into_owned()), // nothing was escaped
+        Cow::Owned(decoded) => Some(decoded),
+    }
 }
 
 /// What the request's one log line says beyond status and latency, filled in as the request is
