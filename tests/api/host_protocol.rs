@@ -313,8 +313,13 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
 
     let status = app.host.wait_exit().await;
     assert_eq!(status.code(), Some(0), "{}", app.host.output());
-    // The last lines may still be in the pipe when the exit is seen.
-    app.host.wait_for_output("\"stopped\"").await;
+    // Logs are written by a background thread: exiting must flush them, the in-flight request's
+    // line included. (The last lines may still be in the pipe when the exit is seen.)
+    let output = app.host.wait_for_output("\"stopped\"").await;
+    assert!(
+        output.contains(r#""status":200"#),
+        "the request log line is written before exit:\n{output}"
+    );
 }
 
 /// Starts the binary as `cargo run` would: no FUNCTIONS_CUSTOMHANDLER_PORT, in `dir`.
