@@ -37,9 +37,13 @@ class Server:
     def start(self):
         self.port = free_port()
         env = dict(self.env(self.port))
+        # stdout goes into a pipe that another process drains, as the Functions host captures
+        # it (writing to /dev/null instead would hide what logging costs).
+        self.log_reader = subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
         self.started = time.perf_counter()
         self.process = subprocess.Popen(self.command, env=env, cwd=ROOT,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                        stdout=self.log_reader.stdin, stderr=subprocess.DEVNULL)
+        self.log_reader.stdin.close()
         self.url = f"http://127.0.0.1:{self.port}"
         # Start → first successful token response.
         while True:
@@ -55,6 +59,7 @@ class Server:
     def stop(self):
         self.process.terminate()
         self.process.wait(timeout=10)
+        self.log_reader.wait(timeout=10)
 
     def cpu_seconds(self):
         with open(f"/proc/{self.process.pid}/stat") as f:
@@ -195,7 +200,7 @@ def main():
         f"- machine: {machine()}",
         f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
         f"- commit: {commit}",
-        f"- load: wrk, keep-alive, {args.duration} s per level, GET `{QUERY}` on 127.0.0.1; both servers on the same 2 cores as wrk",
+        f"- load: wrk, keep-alive, {args.duration} s per level, GET `{QUERY}` on 127.0.0.1; both servers on the same 2 cores as wrk, stdout piped to a reader as the Functions host does",
         "- ours: `target/release/handler` (AUTH_MODE=none, TENANT_KEYS, JSON request logs on); Node: `bench/node-peer` (`generateToken` of @fluidframework/azure-service-utils on `node:http`)",
         "",
         "| figure | Rust handler | Node peer | ratio (ours / Node) |",
