@@ -17,6 +17,7 @@ pub mod config;
 pub mod host;
 pub mod invocation;
 pub mod keys;
+pub mod log_writer;
 pub mod policy;
 pub mod problem;
 pub mod request;

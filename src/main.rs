@@ -14,7 +14,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    // Held until main returns, so queued log lines are written before the process exits.
+    // Held until main returns, so pending log lines are written before the process exits.
     let _logs = telemetry::init(&config.log_filter);
 
     let runtime = match tokio::runtime::Builder::new_multi_thread()
