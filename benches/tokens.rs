@@ -1,6 +1,6 @@
 //! Micro-benchmarks (criterion): signing one token (ours against the `jsonwebtoken` crate for
-//! the same claims), parsing a request, and one request through the host protocol in forwarding
-//! and in envelope mode. `cargo bench --bench tokens`.
+//! the same claims), parsing a request, a tenant key from the Key Vault cache, and one request
+//! through the host protocol in forwarding and in envelope mode. `cargo bench --bench tokens`.
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -10,8 +10,9 @@ use fluid_token_service::caller::Authenticator;
 use fluid_token_service::caller::Caller;
 use fluid_token_service::host::{self, Routing};
 use fluid_token_service::invocation::QueryParams;
-use fluid_token_service::keys::TenantKey;
+use fluid_token_service::keys::cache::{CachePolicy, CachedKeys};
 use fluid_token_service::keys::local::LocalKeys;
+use fluid_token_service::keys::{FetchFuture, KeySource, TenantKey, TenantKeys};
 use fluid_token_service::policy::Policy;
 use fluid_token_service::request::{Lifetime, TenantId, TokenRequest};
 use fluid_token_service::routes::AppState;
@@ -92,6 +93,37 @@ fn parsing(c: &mut Criterion) {
     });
 }
 
+/// A key source that always has the key (the cache asks it once).
+struct AlwaysThere;
+
+impl KeySource for AlwaysThere {
+    fn fetch<'a>(&'a self, _tenant: &'a TenantId) -> FetchFuture<'a> {
+        Box::pin(async { Ok(TenantKey::from_secret(KEY)) })
+    }
+}
+
+fn cached_key(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let hour = std::time::Duration::from_secs(3600);
+    let keys = CachedKeys::new(
+        AlwaysThere,
+        CachePolicy {
+            ttl: hour,
+            max_stale: hour,
+            negative_ttl: hour,
+            fetch_timeout: hour,
+        },
+    );
+    let tenant = TenantId::parse("t1").unwrap();
+    runtime.block_on(keys.key(&tenant)).unwrap();
+    c.bench_function("tenant key from the Key Vault cache (hit)", |b| {
+        b.iter(|| runtime.block_on(keys.key(black_box(&tenant))).unwrap())
+    });
+}
+
 fn round_trip(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -145,5 +177,5 @@ fn round_trip(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, signing, parsing, round_trip);
+criterion_group!(benches, signing, parsing, cached_key, round_trip);
 criterion_main!(benches);

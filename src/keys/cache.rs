@@ -17,7 +17,7 @@
 //! paused clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -46,7 +46,8 @@ type Fetch = Shared<BoxFuture<'static, Result<TenantKey, KeyError>>>;
 pub struct CachedKeys<S> {
     source: Arc<S>,
     policy: CachePolicy,
-    slots: Mutex<HashMap<TenantId, Arc<Mutex<Slot>>>>,
+    /// Read-locked on every request, write-locked only to add a tenant.
+    slots: RwLock<HashMap<TenantId, Arc<RwLock<Slot>>>>,
 }
 
 #[derive(Default)]
@@ -62,6 +63,13 @@ struct Slot {
 }
 
 impl Slot {
+    fn fresh_key(&self, now: Instant, ttl: Duration) -> Option<TenantKey> {
+        self.key
+            .as_ref()
+            .filter(|(_, fetched)| now < *fetched + ttl)
+            .map(|(key, _)| key.clone())
+    }
+
     fn usable_key(&self, now: Instant, max_stale: Duration) -> Option<TenantKey> {
         self.key
             .as_ref()
@@ -75,19 +83,22 @@ impl<S: KeySource> CachedKeys<S> {
         CachedKeys {
             source: Arc::new(source),
             policy,
-            slots: Mutex::new(HashMap::new()),
+            slots: RwLock::new(HashMap::new()),
         }
     }
 
     async fn lookup(&self, tenant: &TenantId) -> Result<TenantKey, KeyError> {
         let slot = self.slot(tenant);
         let now = Instant::now();
+        // The hot path: a fresh key, under a read lock that concurrent requests share.
+        if let Some(key) = read(&slot).fresh_key(now, self.policy.ttl) {
+            return Ok(key);
+        }
         let fetch = {
-            let mut state = slot.lock().unwrap();
-            if let Some((key, fetched)) = &state.key
-                && now < *fetched + self.policy.ttl
-            {
-                return Ok(key.clone());
+            let mut state = write(&slot);
+            // Re-checked under the write lock: another request may have refreshed it meanwhile.
+            if let Some(key) = state.fresh_key(now, self.policy.ttl) {
+                return Ok(key);
             }
             if state.absent_until.is_some_and(|until| now < until) {
                 return Err(KeyError::UnknownTenant);
@@ -117,7 +128,7 @@ impl<S: KeySource> CachedKeys<S> {
 
     /// Starts the one fetch for `tenant` in its own task; its outcome is recorded in the slot
     /// and shared by every request waiting on it.
-    fn start_fetch(&self, tenant: TenantId, slot: Arc<Mutex<Slot>>) -> Fetch {
+    fn start_fetch(&self, tenant: TenantId, slot: Arc<RwLock<Slot>>) -> Fetch {
         let source = Arc::clone(&self.source);
         let policy = self.policy;
         let task = tokio::spawn(async move {
@@ -144,16 +155,16 @@ impl<S: KeySource> CachedKeys<S> {
         .shared()
     }
 
-    fn slot(&self, tenant: &TenantId) -> Arc<Mutex<Slot>> {
-        let mut slots = self.slots.lock().unwrap();
-        if let Some(slot) = slots.get(tenant) {
+    fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot>> {
+        if let Some(slot) = read(&self.slots).get(tenant) {
             return Arc::clone(slot);
         }
+        let mut slots = write(&self.slots);
         if slots.len() >= MAX_SLOTS {
             // Forget tenants that have no key and nothing in flight: at worst they are fetched
             // again. Tenants with keys are bounded by the tenants that really exist.
             slots.retain(|_, slot| {
-                let slot = slot.lock().unwrap();
+                let slot = read(slot);
                 slot.key.is_some() || slot.in_flight.is_some()
             });
         }
@@ -161,15 +172,25 @@ impl<S: KeySource> CachedKeys<S> {
     }
 }
 
+/// The locks guard plain data that every writer leaves consistent, so a panic elsewhere while one
+/// was held (poisoning) is no reason to stop serving keys.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Applies a fetch outcome to the slot and decides what the waiting requests get.
 fn record(
     tenant: &TenantId,
-    slot: &Mutex<Slot>,
+    slot: &RwLock<Slot>,
     policy: &CachePolicy,
     fetched: Result<TenantKey, FetchError>,
 ) -> Result<TenantKey, KeyError> {
     let now = Instant::now();
-    let mut state = slot.lock().unwrap();
+    let mut state = write(slot);
     state.in_flight = None;
     match fetched {
         Ok(key) => {
@@ -222,6 +243,7 @@ impl<S: KeySource> TenantKeys for CachedKeys<S> {
 mod tests {
     use super::*;
     use std::collections::VecDeque;
+    use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     use hmac::Mac;
