@@ -2,10 +2,12 @@
 //! treated as errors there). Request lines carry method, path, status, latency, tenant and the
 //! host's invocation id; nothing in this crate ever logs a key or a token.
 //!
-//! Lines reach stdout through [`crate::log_writer`], in batches written off the request path.
+//! Lines are formatted by [`crate::log_format`] and reach stdout through [`crate::log_writer`],
+//! in batches written off the request path.
 
 use tracing_subscriber::EnvFilter;
 
+use crate::log_format::FlatJson;
 use crate::log_writer::{self, LogFlushGuard};
 
 /// Installs the JSON subscriber. `filter` uses `RUST_LOG` syntax; an invalid one falls back to
@@ -15,10 +17,7 @@ pub fn init(filter: &str) -> LogFlushGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = log_writer::start(std::io::stdout());
     tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
+        .event_format(FlatJson)
         .with_env_filter(filter)
         .with_writer(writer)
         .init();
