@@ -143,6 +143,7 @@ fn round_trip(c: &mut Criterion) {
             route_prefix: "api".into(),
             forwarding: false,
         },
+        None,
     );
     let envelope = serde_json::json!({"Data": {"req": {
         "Url": format!("http://localhost:7071/api/TokenFunction?{QUERY}"), "Method": "GET",

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 use crate::acs::connection::AcsConnection;
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
+use crate::cors::Cors;
 use crate::keys::cache::CachePolicy;
 use crate::keys::vault::{SecretNameTemplate, VaultCredential, VaultSettings};
 use crate::policy::Policy;
@@ -68,6 +69,9 @@ pub struct Config {
     pub acs: Option<AcsSettings>,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
+    /// Standalone only: `Host.CORS` of local.settings.json, applied as `func start` would.
+    /// Under the Functions host CORS is the host's job.
+    pub cors: Option<Cors>,
 }
 
 /// Where tenant keys come from.
@@ -140,8 +144,7 @@ impl Config {
         }
         let local_settings = read_optional(Path::new("local.settings.json"))?;
         if let Some(text) = &local_settings {
-            let (values, _) = parse_local_settings(text)?;
-            for (name, value) in values {
+            for (name, value) in parse_local_settings(text)?.values {
                 if std::env::var_os(&name).is_none() {
                     // SAFETY: called from `main` before the runtime or any other thread starts,
                     // so nothing reads the environment concurrently.
@@ -164,25 +167,26 @@ impl Config {
             None => HostJson::default(),
         };
 
-        let (launch, port, local_values) = match env("FUNCTIONS_CUSTOMHANDLER_PORT") {
+        let (launch, port, local) = match env("FUNCTIONS_CUSTOMHANDLER_PORT") {
             Some(port) => {
                 let port = port.trim().parse::<u16>().map_err(|_| {
                     error("FUNCTIONS_CUSTOMHANDLER_PORT must be a port number (0-65535)")
                 })?;
-                (Launch::FunctionsHost, port, HashMap::new())
+                (Launch::FunctionsHost, port, LocalSettings::default())
             }
             None => {
-                let (values, port) = match local_settings {
+                let local = match local_settings {
                     Some(text) => parse_local_settings(text)?,
-                    None => (HashMap::new(), None),
+                    None => LocalSettings::default(),
                 };
                 (
                     Launch::Standalone,
-                    port.unwrap_or(DEFAULT_LOCAL_PORT),
-                    values,
+                    local.port.unwrap_or(DEFAULT_LOCAL_PORT),
+                    local,
                 )
             }
         };
+        let local_values = local.values;
         // Real environment variables win over local.settings.json, as with `func start`.
         let setting = |name: &str| env(name).or_else(|| local_values.get(name).cloned());
 
@@ -252,6 +256,7 @@ impl Config {
             keys,
             acs,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
+            cors: local.cors,
         })
     }
 }
@@ -583,8 +588,18 @@ fn lookup<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
     })
 }
 
-/// The `Values` (string settings) and `Host.LocalHttpPort` of local.settings.json.
-fn parse_local_settings(text: &str) -> Result<(HashMap<String, String>, Option<u16>), ConfigError> {
+/// What a standalone start takes from local.settings.json.
+#[derive(Default)]
+struct LocalSettings {
+    /// `Values`: string settings, defaults for the environment.
+    values: HashMap<String, String>,
+    /// `Host.LocalHttpPort`.
+    port: Option<u16>,
+    /// `Host.CORS` and `Host.CORSCredentials`.
+    cors: Option<Cors>,
+}
+
+fn parse_local_settings(text: &str) -> Result<LocalSettings, ConfigError> {
     let json: Value = serde_json::from_str(text)
         .map_err(|e| error(format!("local.settings.json is not valid JSON: {e}")))?;
     let mut values = HashMap::new();
@@ -613,7 +628,25 @@ fn parse_local_settings(text: &str) -> Result<(HashMap<String, String>, Option<u
                 })?,
         ),
     };
-    Ok((values, port))
+    let credentials = match json.pointer("/Host/CORSCredentials") {
+        None | Some(Value::Null) => false,
+        Some(value) => value.as_bool().ok_or_else(|| {
+            error("local.settings.json: Host.CORSCredentials must be true or false")
+        })?,
+    };
+    let cors = match json.pointer("/Host/CORS") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(origins)) => Some(
+            Cors::parse(origins, credentials)
+                .map_err(|reason| error(format!("local.settings.json: {reason}")))?,
+        ),
+        Some(_) => {
+            return Err(error(
+                "local.settings.json: Host.CORS must be a string (\"*\" or a comma-separated list of origins)",
+            ));
+        }
+    };
+    Ok(LocalSettings { values, port, cors })
 }
 
 /// `TENANT_KEYS`: a JSON object mapping tenant id to key string. Error messages name the tenant
@@ -702,6 +735,38 @@ mod tests {
 
         let c = config(&[("AUTH_MODE", "none")], None, None).unwrap();
         assert_eq!(c.listen.port(), 7071);
+    }
+
+    #[test]
+    fn standalone_cors_comes_from_local_settings_and_only_standalone() {
+        let local = |host: &str| format!(r#"{{"Values":{{"AUTH_MODE":"none"}},"Host":{host}}}"#);
+        let c = config(&[], None, Some(&local(r#"{"CORS":"*"}"#))).unwrap();
+        assert_eq!(c.cors, Some(Cors::parse("*", false).unwrap()));
+        let c = config(&[], None, Some(&local("{}"))).unwrap();
+        assert_eq!(c.cors, None);
+        // Under the host, CORS is the host's job.
+        let c = config(
+            &[("FUNCTIONS_CUSTOMHANDLER_PORT", "1"), ("AUTH_MODE", "none")],
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.cors, None);
+
+        for (host, needle) in [
+            (r#"{"CORS":["*"]}"#, "Host.CORS must be a string"),
+            (
+                r#"{"CORS":"*","CORSCredentials":true}"#,
+                "CORSCredentials cannot be used",
+            ),
+            (
+                r#"{"CORS":"x","CORSCredentials":"yes"}"#,
+                "CORSCredentials must be true or false",
+            ),
+        ] {
+            let e = config(&[], None, Some(&local(host))).unwrap_err();
+            assert!(e.to_string().contains(needle), "{host}: {e}");
+        }
     }
 
     #[test]

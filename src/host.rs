@@ -29,6 +29,7 @@ use warp::filters::path::FullPath;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
+use crate::cors::Cors;
 use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
 use crate::problem::Problem;
 use crate::routes::{AppState, Function};
@@ -50,12 +51,15 @@ pub struct Routing {
     pub forwarding: bool,
 }
 
-/// The whole HTTP surface of the handler as one warp filter.
+/// The whole HTTP surface of the handler as one warp filter. `cors` is for standalone runs only
+/// (under the Functions host, the host applies CORS).
 pub fn handler(
     state: Arc<AppState>,
     routing: Routing,
+    cors: Option<Cors>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let routing = Arc::new(routing);
+    let cors = Arc::new(cors);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
@@ -66,14 +70,24 @@ pub fn handler(
             move |method, path: FullPath, query: String, headers, body| {
                 let state = Arc::clone(&state);
                 let routing = Arc::clone(&routing);
+                let cors = Arc::clone(&cors);
                 async move {
+                    let cors = cors.as_ref().as_ref();
+                    if let Some(preflight) = cors.and_then(|c| c.preflight(&method, &headers)) {
+                        return preflight;
+                    }
+                    let origin = cors.and_then(|c| c.allowed_origin(&headers));
                     let request = HttpRequest {
                         method,
                         path: path.as_str().to_owned(),
                         query,
                         headers,
                     };
-                    dispatch(&state, &routing, request, body).await
+                    let mut response = dispatch(&state, &routing, request, body).await;
+                    if let (Some(cors), Some(origin)) = (cors, origin) {
+                        cors.allow(&origin, response.headers_mut());
+                    }
+                    response
                 }
             },
         )

@@ -14,6 +14,7 @@
 pub mod acs;
 pub mod caller;
 pub mod config;
+pub mod cors;
 pub mod host;
 pub mod invocation;
 pub mod json;

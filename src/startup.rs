@@ -14,6 +14,7 @@ use crate::acs::{AcsService, ConnectionSource};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
 use crate::config::{AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch};
+use crate::cors::Cors;
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
 use crate::keys::cache::CachedKeys;
@@ -29,6 +30,7 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     routing: Routing,
+    cors: Option<Cors>,
 }
 
 impl Application {
@@ -71,6 +73,7 @@ impl Application {
                 route_prefix: config.route_prefix,
                 forwarding: config.forwarding,
             },
+            cors: config.cors,
         })
     }
 
@@ -83,7 +86,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let signalled = Arc::new(Notify::new());
         let notify = Arc::clone(&signalled);
-        let server = warp::serve(host::handler(self.state, self.routing))
+        let server = warp::serve(host::handler(self.state, self.routing, self.cors))
             .incoming(self.listener)
             .graceful(async move {
                 shutdown.await;

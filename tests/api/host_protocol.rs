@@ -380,21 +380,100 @@ async fn standalone_serves_like_func_start_with_the_shipped_settings() {
 
     // A real environment variable wins over the file.
     let _child = start_standalone(dir.path(), &[("TOKEN_MAX_LIFETIME_SECONDS", "120")], port).await;
-    let response = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(format!(
-            "http://127.0.0.1:{port}/api/TokenFunction?tenantId=local&userId=dev"
-        ))
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=local&userId=dev");
+    let response = client
+        .get(&url)
+        .header("Origin", "http://localhost:3000")
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    // Host.CORS "*" applies, as under `func start`.
+    assert_eq!(response.headers()["access-control-allow-origin"], "*");
     let claims = verify(&response.text().await.unwrap(), &dev_key).unwrap();
     assert_eq!(
         claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
         120
+    );
+
+    // A browser's preflight for a JSON POST is answered before any function runs.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "http://localhost:3000")
+        .header("Access-Control-Request-Method", "POST")
+        .header("Access-Control-Request-Headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert_eq!(preflight.headers()["access-control-allow-methods"], "POST");
+    assert_eq!(
+        preflight.headers()["access-control-allow-headers"],
+        "content-type"
+    );
+}
+
+#[tokio::test]
+async fn standalone_cors_allows_only_the_listed_origins() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let settings = json!({
+        "IsEncrypted": false,
+        "Values": {"AUTH_MODE": "none", "TENANT_KEYS": r#"{"t1":"k"}"#},
+        "Host": {"LocalHttpPort": port, "CORS": "https://app.example, http://localhost:3000", "CORSCredentials": true}
+    });
+    std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
+    let _child = start_standalone(dir.path(), &[], port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=t1&userId=u");
+
+    let allowed = client
+        .get(&url)
+        .header("Origin", "https://app.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    assert_eq!(
+        allowed.headers()["access-control-allow-credentials"],
+        "true"
+    );
+    assert_eq!(allowed.headers()["vary"], "Origin");
+
+    let other = client
+        .get(&url)
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        other.status(),
+        200,
+        "CORS is the browser's check, not an auth check"
+    );
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // A preflight from another origin is not answered with CORS headers: OPTIONS reaches the
+    // function, which refuses the method.
+    let preflight = client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header("Origin", "https://evil.example")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 405);
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
     );
 }
 
