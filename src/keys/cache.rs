@@ -63,17 +63,12 @@ struct Slot {
 }
 
 impl Slot {
-    fn fresh_key(&self, now: Instant, ttl: Duration) -> Option<TenantKey> {
+    /// The cached key if it was fetched less than `max_age` ago: `ttl` asks for a fresh key,
+    /// `max_stale` for one that may still serve.
+    fn key_younger_than(&self, now: Instant, max_age: Duration) -> Option<TenantKey> {
         self.key
             .as_ref()
-            .filter(|(_, fetched)| now < *fetched + ttl)
-            .map(|(key, _)| key.clone())
-    }
-
-    fn usable_key(&self, now: Instant, max_stale: Duration) -> Option<TenantKey> {
-        self.key
-            .as_ref()
-            .filter(|(_, fetched)| now < *fetched + max_stale)
+            .filter(|(_, fetched)| now < *fetched + max_age)
             .map(|(key, _)| key.clone())
     }
 }
@@ -91,19 +86,19 @@ impl<S: KeySource> CachedKeys<S> {
         let slot = self.slot(tenant);
         let now = Instant::now();
         // The hot path: a fresh key, under a read lock that concurrent requests share.
-        if let Some(key) = read(&slot).fresh_key(now, self.policy.ttl) {
+        if let Some(key) = read(&slot).key_younger_than(now, self.policy.ttl) {
             return Ok(key);
         }
         let fetch = {
             let mut state = write(&slot);
             // Re-checked under the write lock: another request may have refreshed it meanwhile.
-            if let Some(key) = state.fresh_key(now, self.policy.ttl) {
+            if let Some(key) = state.key_younger_than(now, self.policy.ttl) {
                 return Ok(key);
             }
             if state.absent_until.is_some_and(|until| now < until) {
                 return Err(KeyError::UnknownTenant);
             }
-            let stale = state.usable_key(now, self.policy.max_stale);
+            let stale = state.key_younger_than(now, self.policy.max_stale);
             match (&state.in_flight, state.retry_at) {
                 // Someone is refreshing: the cached key serves meanwhile, else wait with them.
                 (Some(fetch), _) => match stale {
@@ -214,7 +209,7 @@ fn record(
                 .min(MAX_BACKOFF);
             state.failures = state.failures.saturating_add(1);
             state.retry_at = Some(now + backoff);
-            match state.usable_key(now, policy.max_stale) {
+            match state.key_younger_than(now, policy.max_stale) {
                 Some(key) => {
                     let age = now - state.key.as_ref().map_or(now, |(_, at)| *at);
                     tracing::warn!(
