@@ -59,7 +59,8 @@ pub fn handler(
     cors: Option<Cors>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let routing = Arc::new(routing);
-    let cors = Arc::new(cors);
+    // Shared only when set: under the Functions host (no CORS) a request pays nothing for it.
+    let cors = cors.map(Arc::new);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
@@ -70,9 +71,9 @@ pub fn handler(
             move |method, path: FullPath, query: String, headers, body| {
                 let state = Arc::clone(&state);
                 let routing = Arc::clone(&routing);
-                let cors = Arc::clone(&cors);
+                let cors = cors.clone();
                 async move {
-                    let cors = cors.as_ref().as_ref();
+                    let cors = cors.as_deref();
                     if let Some(preflight) = cors.and_then(|c| c.preflight(&method, &headers)) {
                         return preflight;
                     }
