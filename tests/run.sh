@@ -18,6 +18,14 @@ cargo test --locked --test api -- --ignored packaged_app
 export HANDLER_BIN="$PWD/target/debug/handler"
 node --test tests/conformance/conformance.test.mjs
 
-# The TypeScript token provider: unit tests, against the handler, and end to end with tinylicious.
+# A real browser for the provider's browser tests: Debian's Chromium (playwright-core, pinned to
+# the release for its major, drives it and downloads nothing).
+if ! command -v "${CHROMIUM_PATH:-chromium}" > /dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium > /dev/null
+fi
+
+# The TypeScript token provider: unit tests, against the handler, in headless Chromium, packed and
+# installed into a fresh app, and end to end with tinylicious.
 npm ci --prefix clients/typescript --ignore-scripts --no-audit --no-fund
 npm test --prefix clients/typescript

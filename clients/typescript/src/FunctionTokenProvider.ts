@@ -1,6 +1,7 @@
 import type { ITokenProvider, ITokenResponse } from "@fluidframework/azure-client";
 
-import { TokenRequestError, isTransientStatus } from "./errors.js";
+import { TokenRequestError, errorTypeOf, isTransientStatus } from "./errors.js";
+import { callerOf, expiryOf, hashText } from "./jwt.js";
 import {
 	type CachedToken,
 	LocalStorageTokenStore,
@@ -26,13 +27,26 @@ export interface RetryOptions {
 	readonly maxDelayMs?: number;
 }
 
+/** What `getAccessToken` is asked for: `forceRefresh` after the service refused the last one (401). */
+export interface AccessTokenRequest {
+	readonly forceRefresh: boolean;
+}
+
 export interface FunctionTokenProviderOptions {
 	/** The Function URL, e.g. `https://<app>.azurewebsites.net/api/TokenFunction?code=<function key>`. */
 	readonly url: string;
 	/** The user to ask a token for (`AUTH_MODE=none`); also part of the cache key. */
 	readonly user?: TokenUser;
-	/** A bearer token for the service (`AUTH_MODE=entra`), e.g. from MSAL's `acquireTokenSilent`. */
-	readonly getAccessToken?: () => Promise<string>;
+	/**
+	 * A bearer token for the service (`AUTH_MODE=entra`), e.g. from MSAL's `acquireTokenSilent`.
+	 * Called with `{ forceRefresh: true }` once after the service answered 401.
+	 */
+	readonly getAccessToken?: (request: AccessTokenRequest) => Promise<string>;
+	/**
+	 * Who the cached tokens belong to, overriding the default: the access token's `oid` (else
+	 * `sub`) with `getAccessToken`, else `user.id`.
+	 */
+	readonly cacheKey?: string | (() => string | Promise<string>);
 	/** `GET` (default; query parameters) or `POST` (JSON body). */
 	readonly method?: "GET" | "POST";
 	/** Scopes to ask for; the service's default (all it allows) when absent. */
@@ -40,6 +54,10 @@ export interface FunctionTokenProviderOptions {
 	/** A cached token is used until this long before it expires. Default 300 s. */
 	readonly refreshMarginSeconds?: number;
 	readonly retry?: RetryOptions;
+	/** One attempt (access token, request and answer) may take this long. Default 10 000 ms. */
+	readonly timeoutMs?: number;
+	/** A whole fetch, retries and `Retry-After` waits included, may take this long. Default 30 000 ms. */
+	readonly maxWaitMs?: number;
 	/** Where tokens are cached: `"memory"` (default), `"localStorage"`, or your own store. */
 	readonly cache?: "memory" | "localStorage" | TokenStore;
 	/** The `fetch` to use; the global one by default. */
@@ -47,19 +65,23 @@ export interface FunctionTokenProviderOptions {
 }
 
 const MAX_RETRY_AFTER_MS = 60_000;
+/** Bumped when the shape of cache keys changes, so old entries are never misread. */
+const KEY_VERSION = "v2";
 
 /**
  * An `ITokenProvider` for `@fluidframework/azure-client` 2.x that gets tokens from the Fluid
  * token service (the `TokenFunction` custom handler) and keeps a container alive through the
  * failures a network has:
  *
- * - tokens are cached per (URL, tenant, document, user) and reused until `refreshMarginSeconds`
- *   before they expire; `refresh === true` (Fluid's "the token was rejected") fetches a new one;
+ * - tokens are cached per (function, tenant, document, caller) and reused until
+ *   `refreshMarginSeconds` before they expire; `refresh === true` (Fluid's "the service rejected
+ *   this token") drops the cached token and never returns it again;
  * - concurrent requests for the same token share one HTTP request;
- * - network errors, 408, 429 (honouring `Retry-After`) and 5xx are retried with backoff; other
- *   errors fail at once with a {@link TokenRequestError} carrying the service's problem `detail`;
- * - when every retry fails but a cached token is still valid, that token is returned, so a
- *   reconnect during an outage does not dispose the container;
+ * - network errors, timeouts, 408, 429 (honouring `Retry-After`) and 5xx are retried with
+ *   backoff within `maxWaitMs`; other errors fail at once with a {@link TokenRequestError}
+ *   carrying Fluid's `errorType` and the service's problem `detail`;
+ * - when every retry of a routine renewal fails but the cached token is still valid, that token
+ *   is returned, so a reconnect during an outage does not dispose the container;
  * - tokens for creating a container (no `documentId`) are single-use on the service side and are
  *   never cached or reused.
  *
@@ -68,13 +90,22 @@ const MAX_RETRY_AFTER_MS = 60_000;
 export class FunctionTokenProvider implements ITokenProvider {
 	private readonly options: FunctionTokenProviderOptions;
 	private readonly store: TokenStore;
-	private readonly fetchImpl: typeof fetch;
+	private readonly send: (url: string, init: RequestInit) => Promise<Response>;
+	/** The function's origin and path, hashed: stored keys never hold a function key or query. */
+	private readonly functionId: string;
 	private readonly inFlight = new Map<string, Promise<CachedToken>>();
 
 	constructor(options: FunctionTokenProviderOptions) {
 		if (!options.url) {
 			throw new Error("FunctionTokenProvider: url is required");
 		}
+		let url: URL;
+		try {
+			url = new URL(options.url, globalThis.location?.href);
+		} catch {
+			throw new Error("FunctionTokenProvider: url must be an absolute URL (or relative to the page)");
+		}
+		this.functionId = hashText(url.origin + url.pathname);
 		this.options = options;
 		this.store =
 			options.cache === undefined || options.cache === "memory"
@@ -86,7 +117,9 @@ export class FunctionTokenProvider implements ITokenProvider {
 		if (typeof fetchImpl !== "function") {
 			throw new Error("FunctionTokenProvider: no fetch available; pass options.fetch");
 		}
-		this.fetchImpl = fetchImpl;
+		// Called as a plain function: a browser's fetch throws "Illegal invocation" when called
+		// as a method of anything but `window`.
+		this.send = (input, init) => fetchImpl(input, init);
 	}
 
 	public async fetchOrdererToken(
@@ -115,11 +148,17 @@ export class FunctionTokenProvider implements ITokenProvider {
 			const token = await this.requestWithRetries(tenantId, undefined);
 			return { jwt: token.jwt, fromCache: false };
 		}
-		const key = JSON.stringify([this.options.url, tenantId, documentId, this.options.user?.id ?? ""]);
-		const cached = await this.store.get(key);
-		const margin = this.options.refreshMarginSeconds ?? 300;
-		if (!refresh && cached !== undefined && nowSeconds() < cached.expiresAt - margin) {
-			return { jwt: cached.jwt, fromCache: true };
+		const key = JSON.stringify([KEY_VERSION, this.functionId, tenantId, documentId, await this.caller()]);
+		let cached: CachedToken | undefined;
+		if (refresh) {
+			// The service rejected the token we have: it must never be handed out again.
+			await this.store.delete(key);
+		} else {
+			cached = await this.store.get(key);
+			const margin = this.options.refreshMarginSeconds ?? 300;
+			if (cached !== undefined && nowSeconds() < cached.expiresAt - margin) {
+				return { jwt: cached.jwt, fromCache: true };
+			}
 		}
 
 		let pending = this.inFlight.get(key);
@@ -134,6 +173,7 @@ export class FunctionTokenProvider implements ITokenProvider {
 			await this.store.set(key, token);
 			return { jwt: token.jwt, fromCache: false };
 		} catch (error) {
+			// A routine renewal that cannot reach the service keeps a token that is still valid.
 			const offline = error instanceof TokenRequestError && error.canRetry;
 			if (offline && cached !== undefined && nowSeconds() < cached.expiresAt) {
 				return { jwt: cached.jwt, fromCache: true };
@@ -142,16 +182,43 @@ export class FunctionTokenProvider implements ITokenProvider {
 		}
 	}
 
+	/** Whose tokens these are: the part of the cache key that keeps users apart. */
+	private async caller(): Promise<string> {
+		const { cacheKey, getAccessToken, user } = this.options;
+		if (cacheKey !== undefined) {
+			return `key:${typeof cacheKey === "string" ? cacheKey : await cacheKey()}`;
+		}
+		if (getAccessToken !== undefined) {
+			return callerOf(await getAccessToken({ forceRefresh: false }));
+		}
+		return user === undefined ? "" : `user:${user.id}`;
+	}
+
 	private async requestWithRetries(tenantId: string, documentId: string | undefined): Promise<CachedToken> {
 		const retry = this.options.retry ?? {};
 		const attempts = Math.max(1, retry.attempts ?? 4);
 		const base = retry.baseDelayMs ?? 250;
 		const cap = retry.maxDelayMs ?? 8000;
+		const deadline = Date.now() + (this.options.maxWaitMs ?? 30_000);
+		let forceRefresh = false;
+		let refreshedAccessToken = false;
 		for (let attempt = 1; ; attempt++) {
+			const timeoutMs = Math.min(this.options.timeoutMs ?? 10_000, deadline - Date.now());
 			try {
-				return await this.request(tenantId, documentId);
+				return await this.request(tenantId, documentId, forceRefresh, timeoutMs);
 			} catch (error) {
-				if (!(error instanceof TokenRequestError) || !error.canRetry || attempt >= attempts) {
+				if (!(error instanceof TokenRequestError)) {
+					throw error;
+				}
+				forceRefresh = false;
+				if (error.status === 401 && this.options.getAccessToken !== undefined && !refreshedAccessToken) {
+					// The access token may have expired or been revoked since it was cached: ask
+					// for a new one, once, and try again right away.
+					forceRefresh = refreshedAccessToken = true;
+					attempt--;
+					continue;
+				}
+				if (!error.canRetry || attempt >= attempts) {
 					throw error;
 				}
 				const backoff = Math.random() * Math.min(cap, base * 2 ** (attempt - 1));
@@ -159,14 +226,51 @@ export class FunctionTokenProvider implements ITokenProvider {
 					error.retryAfterSeconds === undefined
 						? backoff
 						: Math.min(MAX_RETRY_AFTER_MS, error.retryAfterSeconds * 1000);
+				if (Date.now() + delay >= deadline) {
+					// No time left for another try: the error is retryable, Fluid asks again later.
+					throw error;
+				}
 				await sleep(delay);
 			}
 		}
 	}
 
-	/** One HTTP request for a token. */
-	private async request(tenantId: string, documentId: string | undefined): Promise<CachedToken> {
-		const { user, scopes, method = "GET" } = this.options;
+	/** One attempt at a token, given up after `timeoutMs`. */
+	private async request(
+		tenantId: string,
+		documentId: string | undefined,
+		forceRefresh: boolean,
+		timeoutMs: number,
+	): Promise<CachedToken> {
+		const controller = new AbortController();
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		const timedOut = new Promise<never>((_, reject) => {
+			timer = setTimeout(() => {
+				controller.abort();
+				reject(
+					new TokenRequestError(`The token service did not answer within ${Math.round(timeoutMs)} ms.`, {
+						errorType: "genericNetworkError",
+						canRetry: true,
+					}),
+				);
+			}, Math.max(0, timeoutMs));
+		});
+		try {
+			// The race also ends a fetch (or getAccessToken) that ignores the abort signal.
+			return await Promise.race([this.exchange(tenantId, documentId, forceRefresh, controller.signal), timedOut]);
+		} finally {
+			clearTimeout(timer);
+		}
+	}
+
+	/** The HTTP exchange itself: the request, and the token or error in the answer. */
+	private async exchange(
+		tenantId: string,
+		documentId: string | undefined,
+		forceRefresh: boolean,
+		signal: AbortSignal,
+	): Promise<CachedToken> {
+		const { user, scopes, method = "GET", getAccessToken } = this.options;
 		const params: Record<string, unknown> = { tenantId };
 		if (documentId !== undefined) params.documentId = documentId;
 		if (user !== undefined) {
@@ -177,11 +281,11 @@ export class FunctionTokenProvider implements ITokenProvider {
 		if (scopes !== undefined) params.scopes = scopes;
 
 		const headers: Record<string, string> = { Accept: "application/json" };
-		if (this.options.getAccessToken !== undefined) {
-			headers.Authorization = `Bearer ${await this.options.getAccessToken()}`;
+		if (getAccessToken !== undefined) {
+			headers.Authorization = `Bearer ${await getAccessToken({ forceRefresh })}`;
 		}
 		let url = this.options.url;
-		const init: RequestInit = { method, headers };
+		const init: RequestInit = { method, headers, signal };
 		if (method === "GET") {
 			const query = new URLSearchParams();
 			for (const [name, value] of Object.entries(params)) {
@@ -197,16 +301,21 @@ export class FunctionTokenProvider implements ITokenProvider {
 		}
 
 		let response: Response;
+		let body: string;
 		try {
-			response = await this.fetchImpl(url, init);
+			response = await this.send(url, init);
+			body = await response.text();
 		} catch (cause) {
-			throw new TokenRequestError("The token service could not be reached.", { canRetry: true, cause });
+			throw new TokenRequestError("The token service could not be reached.", {
+				errorType: "genericNetworkError",
+				canRetry: true,
+				cause,
+			});
 		}
 		if (!response.ok) {
-			throw await errorFrom(response);
+			throw errorFrom(response, body, tenantId);
 		}
 		const contentType = response.headers.get("content-type") ?? "";
-		const body = await response.text();
 		if (contentType.includes("json")) {
 			const document = parseJson(body);
 			if (typeof document === "object" && document !== null && typeof (document as { token?: unknown }).token === "string") {
@@ -217,7 +326,11 @@ export class FunctionTokenProvider implements ITokenProvider {
 				// A JSON string body: a service that serialized the raw token.
 				return { jwt: document, expiresAt: expiryOf(document) };
 			}
-			throw new TokenRequestError("The token service answered without a token.", { status: response.status, canRetry: false });
+			throw new TokenRequestError("The token service answered without a token.", {
+				errorType: "fetchTokenError",
+				status: response.status,
+				canRetry: false,
+			});
 		}
 		// The raw JWT (the original Node function, or a service ignoring Accept).
 		const jwt = body.trim();
@@ -225,8 +338,8 @@ export class FunctionTokenProvider implements ITokenProvider {
 	}
 }
 
-async function errorFrom(response: Response): Promise<TokenRequestError> {
-	const text = await response.text().catch(() => "");
+/** The error for a non-2xx answer, classified the way the Fluid loader expects. */
+function errorFrom(response: Response, text: string, tenantId: string): TokenRequestError {
 	const problem = parseJson(text);
 	const fields =
 		typeof problem === "object" && problem !== null
@@ -234,16 +347,26 @@ async function errorFrom(response: Response): Promise<TokenRequestError> {
 			: {};
 	const detail = typeof fields.detail === "string" ? fields.detail : undefined;
 	const title = typeof fields.title === "string" ? fields.title : response.statusText;
-	return new TokenRequestError(
-		`Token request failed: ${response.status} ${title}${detail === undefined ? "" : ` (${detail})`}`,
-		{
-			status: response.status,
-			problemType: typeof fields.type === "string" ? fields.type : undefined,
-			detail,
-			canRetry: isTransientStatus(response.status),
-			retryAfterSeconds: retryAfter(response.headers.get("retry-after")),
-		},
-	);
+	const problemType = typeof fields.type === "string" ? fields.type : undefined;
+	const errorType = errorTypeOf(response.status);
+	let retryAfterSeconds = retryAfter(response.headers.get("retry-after"));
+	if (errorType === "throttlingError") {
+		// Fluid's throttling errors always say when to come back.
+		retryAfterSeconds ??= 1;
+	}
+	const unknownTenant = response.status === 404 && problemType?.endsWith("/unknown-tenant") === true;
+	const message = unknownTenant
+		? `Token request failed: the token service has no key for tenant '${tenantId}'`
+		: `Token request failed: ${response.status} ${title}${detail === undefined ? "" : ` (${detail})`}`;
+	return new TokenRequestError(message, {
+		errorType,
+		status: response.status,
+		problemType,
+		detail,
+		canRetry: isTransientStatus(response.status),
+		retryAfterSeconds,
+		tenantId: errorType === "authorizationError" || unknownTenant ? tenantId : undefined,
+	});
 }
 
 /** `Retry-After` as seconds: a number of seconds or an HTTP date. */
@@ -260,21 +383,6 @@ function parseJson(text: string): unknown {
 		return JSON.parse(text);
 	} catch {
 		return undefined;
-	}
-}
-
-/** The `exp` claim of a JWT, without verifying it; 0 (never fresh) when absent. */
-function expiryOf(jwt: string): number {
-	const payload = jwt.split(".")[1];
-	if (payload === undefined) return 0;
-	try {
-		const base64 = payload.replace(/-/g, "+").replace(/_/g, "/");
-		const binary = atob(base64 + "=".repeat((4 - (base64.length % 4)) % 4));
-		const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
-		const exp = (JSON.parse(json) as { exp?: unknown }).exp;
-		return typeof exp === "number" ? exp : 0;
-	} catch {
-		return 0;
 	}
 }
 

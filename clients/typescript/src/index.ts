@@ -5,12 +5,13 @@
  * @packageDocumentation
  */
 export {
+	type AccessTokenRequest,
 	FunctionTokenProvider,
 	type FunctionTokenProviderOptions,
 	type RetryOptions,
 	type TokenUser,
 } from "./FunctionTokenProvider.js";
-export { TokenRequestError } from "./errors.js";
+export { type TokenErrorType, TokenRequestError } from "./errors.js";
 export {
 	type CachedToken,
 	LocalStorageTokenStore,

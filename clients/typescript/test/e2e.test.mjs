@@ -13,7 +13,7 @@ import { fileURLToPath } from "node:url";
 import { AzureClient } from "@fluidframework/azure-client";
 import { SharedMap } from "fluid-framework/legacy";
 
-import { FunctionTokenProvider } from "../dist/index.js";
+import { FunctionTokenProvider } from "../dist/esm/index.js";
 import { freePort, startHandler, stop, waitForHttp } from "./helpers.mjs";
 
 // Fluid's browser-first code expects a navigator.
@@ -51,9 +51,9 @@ before(async () => {
 after(() => Promise.all(children.map(stop)));
 
 async function tokenService(key) {
-	const port = await freePort();
-	children.push(await startHandler(port, { AUTH_MODE: "none", TENANT_KEYS: JSON.stringify({ local: key }) }));
-	return `http://127.0.0.1:${port}/api/TokenFunction`;
+	const { child, url } = await startHandler({ AUTH_MODE: "none", TENANT_KEYS: JSON.stringify({ local: key }) });
+	children.push(child);
+	return `${url}/api/TokenFunction`;
 }
 
 function client(url, user) {

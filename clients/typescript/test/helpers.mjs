@@ -1,8 +1,9 @@
 // Shared test helpers: fake JWTs, a scripted fetch, and the Rust handler as a child process.
 import { spawn } from "node:child_process";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
+import { createInterface } from "node:readline";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -55,15 +56,46 @@ export async function freePort() {
 	});
 }
 
-/** Starts the Rust handler on 127.0.0.1:`port` with `env` and waits until it answers. */
-export async function startHandler(port, env) {
-	const child = spawn(handlerBin, [], {
-		cwd: mkdtempSync(join(tmpdir(), "provider-handler-")),
-		env: { PATH: process.env.PATH, FUNCTIONS_CUSTOMHANDLER_PORT: String(port), ...env },
-		stdio: ["ignore", "ignore", "inherit"],
+/**
+ * Starts the Rust handler and resolves once it listens, with its base URL (`http://127.0.0.1:N`).
+ *
+ * - `port`: the port to take (default 0: the handler binds any free port, and the address is read
+ *   from its `listening` log line, so no other process can take the port in between);
+ * - `localSettings`: run it standalone, as `cargo run` does, with this local.settings.json
+ *   (`Host.LocalHttpPort` is set to `port`); otherwise it runs as under the Functions host.
+ *
+ * stdout is read to the end (a pipe nobody reads would stall the handler); its lines are in `logs`.
+ */
+export async function startHandler(env, { port = 0, localSettings } = {}) {
+	const cwd = mkdtempSync(join(tmpdir(), "provider-handler-"));
+	const childEnv = { PATH: process.env.PATH, ...env };
+	if (localSettings === undefined) {
+		childEnv.FUNCTIONS_CUSTOMHANDLER_PORT = String(port);
+	} else {
+		const settings = { ...localSettings, Host: { ...localSettings.Host, LocalHttpPort: port } };
+		writeFileSync(join(cwd, "local.settings.json"), JSON.stringify(settings));
+	}
+	const child = spawn(handlerBin, [], { cwd, env: childEnv, stdio: ["ignore", "pipe", "inherit"] });
+	const logs = [];
+	const address = await new Promise((resolve, reject) => {
+		child.once("error", reject);
+		child.once("exit", (code) => reject(new Error(`the handler exited (${code}) before listening`)));
+		createInterface({ input: child.stdout }).on("line", (line) => {
+			logs.push(line);
+			const event = parseJson(line);
+			if (event?.message === "listening") resolve(event.address);
+		});
 	});
-	await waitForHttp(`http://127.0.0.1:${port}/`, child);
-	return child;
+	child.removeAllListeners("exit");
+	return { child, url: `http://${address}`, logs };
+}
+
+function parseJson(line) {
+	try {
+		return JSON.parse(line);
+	} catch {
+		return undefined;
+	}
 }
 
 /** Polls `url` until any HTTP answer (readiness), failing if `child` exits first. */

@@ -2,7 +2,7 @@
 import { test, beforeEach, afterEach, mock } from "node:test";
 import assert from "node:assert/strict";
 
-import { FunctionTokenProvider, TokenRequestError, LocalStorageTokenStore } from "../dist/index.js";
+import { FunctionTokenProvider, TokenRequestError, LocalStorageTokenStore } from "../dist/esm/index.js";
 import { fakeJwt, flush, jsonResponse, scriptedFetch } from "./helpers.mjs";
 
 const T0 = 1_800_000_000_000; // ms
@@ -204,7 +204,7 @@ test("client errors are not retried and carry the problem detail", async () => {
 	}
 });
 
-test("offline: a still-valid cached token is returned when every retry fails", async () => {
+test("offline: a still-valid cached token is returned when every retry of a renewal fails", async () => {
 	mock.method(Math, "random", () => 0.5);
 	const exp = now() + 200; // inside the refresh margin, but not expired
 	const { fetch, calls } = scriptedFetch([jsonResponse(200, tokenDoc(exp)), new TypeError("offline")]);
@@ -213,12 +213,37 @@ test("offline: a still-valid cached token is returned when every retry fails", a
 	const offline = await settle(provider.fetchStorageToken("t1", "d"));
 	assert.deepEqual(offline, { jwt: first.jwt, fromCache: true });
 	assert.equal(calls.length, 4, "one fetch, then three tries");
-	const refreshed = await settle(provider.fetchStorageToken("t1", "d", true));
-	assert.equal(refreshed.jwt, first.jwt, "even on refresh, better than closing the container");
 
 	mock.timers.tick(201_000); // now expired
 	await assert.rejects(settle(provider.fetchStorageToken("t1", "d")), (error) => error instanceof TokenRequestError && error.canRetry === true && error.status === undefined);
 	await assert.rejects(settle(provider.fetchOrdererToken("t1")), (error) => error.canRetry === true, "no fallback for creation");
+});
+
+test("refresh: the rejected token is evicted and never returned, even when the refetch fails", async () => {
+	mock.method(Math, "random", () => 0.5);
+	const { fetch, calls } = scriptedFetch([jsonResponse(200, tokenDoc(now() + 3600)), new TypeError("offline")]);
+	const provider = new FunctionTokenProvider({ url: URL_, retry: { attempts: 2, baseDelayMs: 10 }, fetch });
+	const rejected = await provider.fetchStorageToken("t1", "d");
+	await assert.rejects(settle(provider.fetchStorageToken("t1", "d", true)), (error) => {
+		assert.ok(error instanceof TokenRequestError);
+		assert.equal(error.errorType, "genericNetworkError");
+		return error.canRetry === true;
+	});
+	assert.equal(calls.length, 3);
+	// Later calls do not find it in the cache either, though it has not expired.
+	await assert.rejects(settle(provider.fetchStorageToken("t1", "d")), (error) => error.canRetry === true);
+	assert.equal(calls.length, 5, "the rejected token was not served from the cache");
+
+	// Evicted from a persistent store too (a reload would otherwise bring it back).
+	const items = new Map();
+	const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v), removeItem: (k) => items.delete(k) };
+	const { fetch: f2 } = scriptedFetch([jsonResponse(200, tokenDoc(now() + 3600)), jsonResponse(503, {})]);
+	const stored = new FunctionTokenProvider({ url: URL_, cache: new LocalStorageTokenStore(storage), retry: { attempts: 1 }, fetch: f2 });
+	const old = await stored.fetchStorageToken("t1", "d");
+	assert.equal(items.size, 1);
+	await assert.rejects(stored.fetchStorageToken("t1", "d", true));
+	assert.equal(items.size, 0);
+	assert.ok(![...items.values()].some((v) => v.includes(old.jwt)));
 });
 
 test("a 4xx is not hidden by the offline fallback", async () => {
@@ -239,8 +264,9 @@ test("localStorage and custom stores", async () => {
 	assert.equal(again.fromCache, true);
 	assert.equal(calls.length, 1);
 	assert.equal(items.size, 1);
-	items.set([...items.keys()][0], "{corrupt");
-	assert.equal(store.get(JSON.stringify([URL_, "t1", "d", ""])), undefined);
+	const [storedKey] = [...items.keys()];
+	items.set(storedKey, "{corrupt");
+	assert.equal((await new FunctionTokenProvider({ url: URL_, cache: store, fetch }).fetchStorageToken("t1", "d")).fromCache, false, "a corrupt entry is the same as none");
 
 	assert.throws(() => new FunctionTokenProvider({ url: URL_, cache: "localStorage", fetch }), /localStorage/);
 
@@ -250,4 +276,183 @@ test("localStorage and custom stores", async () => {
 	await p.fetchStorageToken("t1", "d");
 	assert.equal((await p.fetchStorageToken("t1", "d")).fromCache, true);
 	assert.equal(c2.length, 1);
+});
+
+test("the default fetch is called as a plain function, as a browser's fetch requires", async () => {
+	// A browser's fetch throws "Illegal invocation" unless `this` is the window (or unbound).
+	const original = globalThis.fetch;
+	const calls = [];
+	globalThis.fetch = function (url) {
+		if (this !== undefined && this !== globalThis) throw new TypeError("Failed to execute 'fetch' on 'Window': Illegal invocation");
+		calls.push(String(url));
+		return Promise.resolve(jsonResponse(200, tokenDoc(now() + 3600)));
+	};
+	try {
+		const provider = new FunctionTokenProvider({ url: URL_, retry: { attempts: 1 } });
+		assert.equal((await provider.fetchStorageToken("t1", "d")).fromCache, false);
+		const injected = new FunctionTokenProvider({ url: URL_, retry: { attempts: 1 }, fetch: globalThis.fetch });
+		assert.equal((await injected.fetchStorageToken("t1", "d")).fromCache, false);
+		assert.equal(calls.length, 2);
+	} finally {
+		globalThis.fetch = original;
+	}
+});
+
+test("deadlines: an attempt is aborted after timeoutMs and retried", async () => {
+	mock.method(Math, "random", () => 0);
+	const signals = [];
+	const { fetch, calls } = scriptedFetch([
+		(url, init) => { signals.push(init.signal); return new Promise(() => {}); }, // stalls, ignores the signal
+		jsonResponse(200, tokenDoc(now() + 3600)),
+	]);
+	const provider = new FunctionTokenProvider({ url: URL_, timeoutMs: 1000, fetch });
+	const pending = provider.fetchStorageToken("t1", "d");
+	await flush();
+	mock.timers.tick(999);
+	await flush();
+	assert.equal(calls.length, 1);
+	assert.equal(signals[0].aborted, false);
+	mock.timers.tick(1);
+	await flush();
+	assert.equal(signals[0].aborted, true, "the stalled request is aborted");
+	assert.equal((await settle(pending, 1)).fromCache, false);
+	assert.equal(calls.length, 2);
+});
+
+test("deadlines: a whole fetch gives up after maxWaitMs with a retryable error", async () => {
+	mock.method(Math, "random", () => 0.999);
+	const stall = () => new Promise(() => {});
+	const { fetch, calls } = scriptedFetch([stall]);
+	const provider = new FunctionTokenProvider({ url: URL_, timeoutMs: 10_000, maxWaitMs: 25_000, retry: { attempts: 10 }, fetch });
+	const started = Date.now();
+	let failedAt;
+	const pending = provider.fetchStorageToken("t1", "d").finally(() => (failedAt = Date.now()));
+	await assert.rejects(settle(pending, 100), (error) => {
+		assert.ok(error instanceof TokenRequestError);
+		assert.equal(error.errorType, "genericNetworkError");
+		assert.match(error.message, /did not answer/);
+		return error.canRetry === true;
+	});
+	assert.ok(failedAt - started <= 25_000, `gave up after ${failedAt - started} ms`);
+	assert.equal(calls.length, 3, "10 s + 10 s + the 5 s left");
+
+	// A Retry-After longer than the time left ends the wait at once, still retryable.
+	const { fetch: busy, calls: busyCalls } = scriptedFetch([jsonResponse(429, {}, { "retry-after": "60" })]);
+	const throttled = new FunctionTokenProvider({ url: URL_, fetch: busy });
+	await assert.rejects(throttled.fetchStorageToken("t1", "d"), (error) => {
+		assert.equal(error.errorType, "throttlingError");
+		assert.equal(error.retryAfterSeconds, 60);
+		return error.canRetry === true;
+	});
+	assert.equal(busyCalls.length, 1);
+});
+
+/** An unsigned JWT-shaped access token with these claims. */
+function accessToken(claims) {
+	return fakeJwt(now() + 3600, claims);
+}
+
+test("the cache key names the caller of getAccessToken (oid, else sub), or cacheKey", async () => {
+	let n = 0;
+	const { fetch, calls } = scriptedFetch([() => jsonResponse(200, tokenDoc(now() + 3600, { n: ++n }))]);
+	const items = new Map();
+	const storage = { getItem: (k) => items.get(k) ?? null, setItem: (k, v) => items.set(k, v), removeItem: (k) => items.delete(k) };
+	let signedIn = accessToken({ oid: "alice-oid", sub: "alice-sub" });
+	const options = { url: URL_, cache: new LocalStorageTokenStore(storage), getAccessToken: async () => signedIn, fetch };
+	const alice = await new FunctionTokenProvider(options).fetchStorageToken("t1", "d");
+	assert.equal((await new FunctionTokenProvider(options).fetchStorageToken("t1", "d")).jwt, alice.jwt, "same person, same token");
+
+	signedIn = accessToken({ oid: "bob-oid" }); // the next person signs in on the same browser
+	const bob = await new FunctionTokenProvider(options).fetchStorageToken("t1", "d");
+	assert.notEqual(bob.jwt, alice.jwt);
+	assert.equal(bob.fromCache, false);
+
+	signedIn = accessToken({ sub: "carol-sub" });
+	const carol = await new FunctionTokenProvider(options).fetchStorageToken("t1", "d");
+	assert.notEqual(carol.jwt, bob.jwt);
+	signedIn = "opaque-access-token";
+	assert.equal((await new FunctionTokenProvider(options).fetchStorageToken("t1", "d")).fromCache, false);
+	assert.equal(calls.length, 4);
+
+	// cacheKey overrides the access token's identity.
+	const keyed = { ...options, cacheKey: () => "alice-oid" };
+	signedIn = accessToken({ oid: "someone-else" });
+	const first = await new FunctionTokenProvider(keyed).fetchStorageToken("t1", "d");
+	assert.equal((await new FunctionTokenProvider({ ...keyed, cacheKey: "alice-oid" }).fetchStorageToken("t1", "d")).jwt, first.jwt);
+	assert.notEqual((await new FunctionTokenProvider({ ...keyed, cacheKey: "dave" }).fetchStorageToken("t1", "d")).jwt, first.jwt);
+
+	// With `user`, the user's id keeps users apart.
+	const ann = await new FunctionTokenProvider({ url: URL_, cache: options.cache, user: { id: "ann" }, fetch }).fetchStorageToken("t1", "d");
+	const ben = await new FunctionTokenProvider({ url: URL_, cache: options.cache, user: { id: "ben" }, fetch }).fetchStorageToken("t1", "d");
+	assert.notEqual(ann.jwt, ben.jwt);
+
+	// Stored keys hold no function key, no query, no URL.
+	for (const key of items.keys()) {
+		assert.doesNotMatch(key, /fn-key|code=|app\.example\.test|\/api\//, key);
+	}
+	// The same function with another function key shares the cache (it is the same service).
+	const otherKey = await new FunctionTokenProvider({ url: URL_.replace("fn-key", "key-2"), cache: options.cache, user: { id: "ann" }, fetch }).fetchStorageToken("t1", "d");
+	assert.deepEqual(otherKey, { jwt: ann.jwt, fromCache: true });
+});
+
+test("errors carry Fluid's errorType", async () => {
+	const cases = [
+		[400, "fetchTokenError", false],
+		[401, "authorizationError", false],
+		[403, "authorizationError", false],
+		[404, "fetchTokenError", false],
+		[408, "genericNetworkError", true],
+		[429, "throttlingError", true],
+		[500, "genericNetworkError", true],
+		[503, "genericNetworkError", true],
+	];
+	for (const [status, errorType, canRetry] of cases) {
+		const { fetch } = scriptedFetch([jsonResponse(status, { status, title: "x" })]);
+		const provider = new FunctionTokenProvider({ url: URL_, retry: { attempts: 1 }, fetch });
+		await assert.rejects(provider.fetchStorageToken("t1", "d"), (error) => {
+			assert.equal(error.errorType, errorType, `${status}`);
+			assert.equal(error.canRetry, canRetry, `${status}`);
+			assert.equal(error.statusCode, status);
+			if (status === 429) assert.equal(error.retryAfterSeconds, 1, "throttling errors always say when");
+			if (errorType === "authorizationError") assert.equal(error.tenantId, "t1");
+			return true;
+		});
+	}
+	const unreachable = new FunctionTokenProvider({ url: URL_, retry: { attempts: 1 }, fetch: async () => { throw new TypeError("fetch failed"); } });
+	await assert.rejects(unreachable.fetchStorageToken("t1", "d"), (error) => error.errorType === "genericNetworkError" && error.canRetry === true && error.cause instanceof TypeError);
+
+	const problem = { type: "tag:fluid-token-service,2026:problem/unknown-tenant", title: "Unknown tenant", status: 404, detail: "tenantId: no key is configured for tenant 'nope'." };
+	const { fetch, calls } = scriptedFetch([jsonResponse(404, problem)]);
+	await assert.rejects(new FunctionTokenProvider({ url: URL_, fetch }).fetchStorageToken("nope", "d"), (error) => {
+		assert.match(error.message, /tenant 'nope'/);
+		assert.equal(error.tenantId, "nope");
+		return error.canRetry === false;
+	});
+	assert.equal(calls.length, 1);
+});
+
+test("a 401 with getAccessToken is retried once with a freshly forced access token", async () => {
+	const asked = [];
+	let issued = 0;
+	const getAccessToken = async (request) => {
+		asked.push(request?.forceRefresh);
+		if (request?.forceRefresh) issued++;
+		return accessToken({ oid: "alice", n: issued });
+	};
+	const unauthorized = jsonResponse(401, { status: 401, title: "Authentication required" });
+	const { fetch, calls } = scriptedFetch([unauthorized, jsonResponse(200, tokenDoc(now() + 3600))]);
+	const provider = new FunctionTokenProvider({ url: URL_, getAccessToken, fetch });
+	assert.equal((await provider.fetchStorageToken("t1", "d")).fromCache, false);
+	assert.equal(calls.length, 2);
+	assert.ok(asked.includes(true), "forceRefresh was asked for");
+	assert.notEqual(calls[0].init.headers.Authorization, calls[1].init.headers.Authorization, "the retry sent the new token");
+
+	// Only once: a second 401 is the answer.
+	const { fetch: always401, calls: calls401 } = scriptedFetch([unauthorized]);
+	await assert.rejects(new FunctionTokenProvider({ url: URL_, getAccessToken, fetch: always401 }).fetchStorageToken("t1", "d"), (error) => error.errorType === "authorizationError");
+	assert.equal(calls401.length, 2);
+	// Without getAccessToken there is nothing to refresh.
+	const { fetch: f3, calls: c3 } = scriptedFetch([unauthorized]);
+	await assert.rejects(new FunctionTokenProvider({ url: URL_, fetch: f3 }).fetchStorageToken("t1", "d"));
+	assert.equal(c3.length, 1);
 });

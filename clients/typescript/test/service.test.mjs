@@ -4,8 +4,8 @@ import { test, after } from "node:test";
 import assert from "node:assert/strict";
 import { createRequire } from "node:module";
 
-import { FunctionTokenProvider, TokenRequestError } from "../dist/index.js";
-import { freePort, startHandler, stop } from "./helpers.mjs";
+import { FunctionTokenProvider, TokenRequestError } from "../dist/esm/index.js";
+import { startHandler, stop } from "./helpers.mjs";
 
 const jwt = createRequire(import.meta.url)("jsonwebtoken");
 const KEY = "provider-test-key-3c9d1e7f5a2b4c6d";
@@ -14,11 +14,10 @@ const children = [];
 after(() => Promise.all(children.map(stop)));
 
 test("fetch, cache, refresh, survive an outage, recover", async () => {
-	const port = await freePort();
-	let handler = await startHandler(port, env);
+	let { child: handler, url } = await startHandler(env);
 	children.push(handler);
 	const provider = new FunctionTokenProvider({
-		url: `http://127.0.0.1:${port}/api/TokenFunction`,
+		url: `${url}/api/TokenFunction`,
 		user: { id: "u1", name: "Ann", additionalDetails: { avatar: "a.png" } },
 		retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 20 },
 	});
@@ -34,7 +33,7 @@ test("fetch, cache, refresh, survive an outage, recover", async () => {
 	assert.notEqual(refreshed.jwt, first.jwt);
 	assert.equal(refreshed.fromCache, false);
 
-	const post = new FunctionTokenProvider({ url: `http://127.0.0.1:${port}/api/TokenFunction`, method: "POST", user: { id: "u2" }, scopes: ["doc:read"] });
+	const post = new FunctionTokenProvider({ url: `${url}/api/TokenFunction`, method: "POST", user: { id: "u2" }, scopes: ["doc:read"] });
 	const read = jwt.verify((await post.fetchStorageToken("t1", "doc-1")).jwt, KEY);
 	assert.deepEqual(read.scopes, ["doc:read"]);
 	assert.deepEqual(read.user, { id: "u2", name: "u2" });
@@ -43,17 +42,22 @@ test("fetch, cache, refresh, survive an outage, recover", async () => {
 		assert.ok(error instanceof TokenRequestError);
 		assert.equal(error.status, 404);
 		assert.match(error.detail, /unknown-tenant/);
+		assert.equal(error.tenantId, "unknown-tenant");
+		assert.match(error.message, /no key for tenant 'unknown-tenant'/);
 		return error.canRetry === false;
 	});
 
-	// The service goes away: reconnects keep the cached token, even when Fluid asks to refresh.
+	// The service goes away: reconnects keep the cached token; a token Fluid says was rejected
+	// (refresh) is never handed back, the call fails retryably instead.
 	await stop(handler);
-	const offline = await provider.fetchOrdererToken("t1", "doc-1", true);
+	const offline = await provider.fetchOrdererToken("t1", "doc-1");
 	assert.deepEqual(offline, { jwt: refreshed.jwt, fromCache: true });
+	await assert.rejects(provider.fetchOrdererToken("t1", "doc-1", true), (error) => error.canRetry === true && error.errorType === "genericNetworkError");
 	await assert.rejects(provider.fetchOrdererToken("t1", undefined), (error) => error.canRetry === true && error.status === undefined);
 
 	// It comes back: a fresh token again.
-	handler = await startHandler(port, env);
+	// Back on the same port (the provider's URL), as after a restart.
+	({ child: handler } = await startHandler(env, { port: Number(new URL(url).port) }));
 	children.push(handler);
 	const back = await provider.fetchOrdererToken("t1", "doc-1", true);
 	assert.equal(back.fromCache, false);
