@@ -29,3 +29,8 @@ fi
 # installed into a fresh app, and end to end with tinylicious.
 npm ci --prefix clients/typescript --ignore-scripts --no-audit --no-fund
 npm test --prefix clients/typescript
+
+# The sample app: two headless Chromium windows collaborating through tinylicious, with tokens from
+# the release handler (the packaged build) run standalone with Host.CORS; none and entra modes.
+npm ci --prefix samples/collab --ignore-scripts --no-audit --no-fund
+HANDLER_BIN="$PWD/dist/app/handler" npm test --prefix samples/collab

@@ -6,20 +6,8 @@
 // the tenant's key1, then key2, answering 401 for an expired token and 403 for a bad signature,
 // followed by the service's lifetime check (exp - iat <= 3600).
 "use strict";
-const dns = require("node:dns");
-const net = require("node:net");
-
-// Tinylicious calls itself at http://localhost:PORT; resolve that to the IPv4 loopback it binds.
-dns.setDefaultResultOrder("ipv4first");
-const listen = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-	if (typeof args[0] === "number" || (typeof args[0] === "string" && /^\d+$/.test(args[0]))) {
-		if (typeof args[1] !== "string") args.splice(1, 0, "127.0.0.1");
-	} else if (args[0] !== null && typeof args[0] === "object" && args[0].host === undefined) {
-		args[0] = { ...args[0], host: "127.0.0.1" };
-	}
-	return listen.apply(this, args);
-};
+// Tinylicious listens on every interface: keep it on loopback.
+require("./loopback.cjs");
 
 const jwt = require("jsonwebtoken");
 const { NetworkError, validateTokenClaimsExpiration } = require("@fluidframework/server-services-client");
