@@ -65,6 +65,13 @@ impl QueryParams {
         }
     }
 
+    /// Every parameter in the order first seen (values of a repeated name joined with `,`).
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+    }
+
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()

@@ -4,16 +4,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Node tooling first: Fluid's token packages for conformance, Azurite for the ACS tests.
+# Runs one #[ignore]d integration test by its exact name, and fails if that ran no test (a
+# renamed test would otherwise pass silently by running nothing).
+run_ignored() {
+    local output
+    output=$(cargo test --locked --test api -- --ignored --exact "$1" 2>&1) || { echo "$output"; return 1; }
+    echo "$output"
+    grep -q "test result: ok. 1 passed" <<< "$output" || { echo "error: $1 ran no test" >&2; return 1; }
+}
+
+# Node tooling first: Fluid's token packages for conformance, Azurite for the ACS tests, and the
+# AzureFunctionTokenProvider versions azure-client published (0.49 to 2.0.0-rc.5).
 npm ci --prefix tests/conformance --ignore-scripts --no-audit --no-fund
+npm ci --prefix tests/published-providers --ignore-scripts --no-audit --no-fund
 
 cargo build --locked --bin handler
 cargo test --locked
+run_ignored published_providers::every_published_provider_gets_its_users_tokens
 
 # The deployable package: a portable release build (cargo-zigbuild, glibc 2.28) zipped as the app
 # root, then unpacked and run under the host emulator.
 deploy/package
-cargo test --locked --test api -- --ignored packaged_app
+run_ignored deploy::packaged_app_serves_tokens_under_the_host
 
 export HANDLER_BIN="$PWD/target/debug/handler"
 node --test tests/conformance/conformance.test.mjs

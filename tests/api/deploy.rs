@@ -90,7 +90,7 @@ print(json.dumps(entries))
 }
 
 /// Run by ./tests/run.sh after `deploy/package` (it needs dist/app.zip, which takes a release
-/// build to make): `cargo test --test api -- --ignored packaged_app`.
+/// build to make), by its exact name.
 #[tokio::test]
 #[ignore = "needs dist/app.zip from deploy/package"]
 async fn packaged_app_serves_tokens_under_the_host() {

@@ -9,4 +9,5 @@ mod deploy;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;
+mod published_providers;
 mod token_contract;

@@ -374,3 +374,66 @@ async fn every_token_is_fresh_and_tenants_use_their_own_keys() {
         "a fresh user id per anonymous request"
     );
 }
+
+/// What the published `AzureFunctionTokenProvider` versions send: `id`/`name`, and
+/// `additionalDetails` as bracket keys with raw or percent-encoded brackets.
+#[tokio::test]
+async fn published_provider_spellings_give_the_same_user_in_both_modes() {
+    for protocol in PROTOCOLS {
+        let app = TestApp::spawn(protocol).await;
+        for query in [
+            "tenantId=t1&id=u1&name=Ann&additionalDetails[email]=a%40b.c&additionalDetails[l][0]=x&additionalDetails[l][1]=y,z",
+            "tenantId=t1&userId=u1&userName=Ann&additionalDetails%5Bemail%5D=a%40b.c&additionalDetails%5Bl%5D%5B%5D=x&additionalDetails%5Bl%5D%5B%5D=y%2Cz",
+            "tenantId=t1&id=u1&userId=u1&name=Ann&additionalDetails=%7B%22email%22%3A%22a%40b.c%22%2C%22l%22%3A%5B%22x%22%2C%22y%2Cz%22%5D%7D",
+        ] {
+            let response = app.get_token(query).await;
+            assert_eq!(
+                response.status,
+                200,
+                "{protocol:?} {query}: {}",
+                response.text()
+            );
+            let claims = verify(&response.text(), KEY).unwrap();
+            let l = if query.contains("%5B%5D") {
+                // Repeated `[]` values reach the handler joined with ',' by the host.
+                json!(["x", "y", "z"])
+            } else {
+                json!(["x", "y,z"])
+            };
+            assert_eq!(
+                claims["user"],
+                json!({"id": "u1", "name": "Ann", "additionalDetails": {"email": "a@b.c", "l": l}}),
+                "{protocol:?} {query}"
+            );
+        }
+        for (query, parameter) in [
+            ("tenantId=t1&id=u1&userId=u2", "userId"),
+            ("tenantId=t1&name=A&userName=B", "userName"),
+            (
+                "tenantId=t1&additionalDetails=%7B%7D&additionalDetails[a]=1",
+                "additionalDetails",
+            ),
+            (
+                "tenantId=t1&additionalDetails[a][b]=1&additionalDetails[a]=2",
+                "additionalDetails",
+            ),
+            (
+                "tenantId=t1&additionalDetails[a][256]=1",
+                "additionalDetails",
+            ),
+            (
+                "tenantId=t1&additionalDetails[a][b][c][d][e][f][g][h][i]=1",
+                "additionalDetails",
+            ),
+        ] {
+            let doc = assert_problem(&app.get_token(query).await, 400);
+            assert!(
+                doc["detail"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with(&format!("{parameter}:")),
+                "{protocol:?} {query}: {doc}"
+            );
+        }
+    }
+}

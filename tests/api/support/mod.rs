@@ -8,6 +8,7 @@ pub mod identity_emulator;
 pub mod keyvault_emulator;
 pub mod loopback_server;
 pub mod openid_emulator;
+pub mod public_front;
 
 use std::path::Path;
 

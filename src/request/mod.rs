@@ -4,6 +4,8 @@
 //! one, as in the original Node function (`req.query.x || req.body.x`). Every rule of the request
 //! contract lives in a constructor below, so code after [`TokenRequest::parse`] never re-checks.
 
+mod bracket_details;
+
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -259,11 +261,11 @@ impl TokenRequest {
             Some(value) => DocumentId::parse(value)?,
             None => DocumentId::default(),
         };
-        let user_id = match params.string("userId")? {
+        let user_id = match params.aliased("userId", "id")? {
             Some(value) => UserField::parse("userId", value)?,
             None => None,
         };
-        let user_name = match params.string("userName")? {
+        let user_name = match params.aliased("userName", "name")? {
             Some(value) => UserField::parse("userName", value)?,
             None => None,
         };
@@ -280,6 +282,18 @@ impl TokenRequest {
             Some(Raw::Body(_)) => return Err(not_a_scope_array()),
         };
         let additional_details = match params.get(AdditionalDetails::PARAMETER) {
+            _ if params.has_bracket_details() => {
+                if query.get(AdditionalDetails::PARAMETER).is_some() {
+                    return Err(Problem::invalid(
+                        AdditionalDetails::PARAMETER,
+                        "send either JSON text or bracket keys, not both",
+                    ));
+                }
+                let pairs = query
+                    .iter()
+                    .filter(|(name, _)| bracket_details::is_bracket_key(name));
+                Some(AdditionalDetails::new(bracket_details::assemble(pairs)?)?)
+            }
             None => None,
             Some(Raw::Query(text)) => {
                 let value = serde_json::from_str(text).map_err(|_| {
@@ -375,6 +389,26 @@ impl<'a> Params<'a> {
         }
     }
 
+    /// Whether the query carries `additionalDetails` as bracket keys (`additionalDetails[k]=v`).
+    fn has_bracket_details(&self) -> bool {
+        self.query
+            .iter()
+            .any(|(name, _)| bracket_details::is_bracket_key(name))
+    }
+
+    /// A string parameter with a second spelling (`userId` / `id`, as published
+    /// `AzureFunctionTokenProvider` versions from 2.0.0-rc.4 send it). Both may be given only
+    /// with the same value.
+    fn aliased(&self, name: &'static str, alias: &'static str) -> Result<Option<&'a str>, Problem> {
+        match (self.string(name)?, self.string(alias)?) {
+            (Some(value), Some(other)) if value != other => Err(Problem::invalid(
+                name,
+                format!("{name} and {alias} name the same field and differ; send one of them"),
+            )),
+            (value, other) => Ok(value.or(other)),
+        }
+    }
+
     /// A parameter that must be a string wherever it comes from.
     pub(crate) fn string(&self, name: &'static str) -> Result<Option<&'a str>, Problem> {
         match self.get(name) {
@@ -467,6 +501,98 @@ mod tests {
         assert_eq!(request.user_id.unwrap().into_string(), "u1");
         assert_eq!(request.user_name.unwrap().into_string(), "Ann");
         assert_eq!(parse("tenantId=t&userId=", "").unwrap().user_id, None);
+    }
+
+    #[test]
+    fn id_and_name_are_second_spellings_of_user_id_and_user_name() {
+        for (query, body) in [
+            ("tenantId=t&id=u1&name=Ann", ""),
+            ("", r#"{"tenantId":"t","id":"u1","name":"Ann"}"#),
+            ("tenantId=t&id=u1&userId=u1&name=Ann&userName=Ann", ""),
+            ("tenantId=t&id=u1", r#"{"name":"Ann","userId":"u1"}"#),
+        ] {
+            let request = parse(query, body).unwrap();
+            assert_eq!(
+                request.user_id.unwrap().into_string(),
+                "u1",
+                "{query} {body}"
+            );
+            assert_eq!(
+                request.user_name.unwrap().into_string(),
+                "Ann",
+                "{query} {body}"
+            );
+        }
+        assert_eq!(
+            parameter_of(parse("tenantId=t&id=u1&userId=u2", "")),
+            "userId"
+        );
+        assert_eq!(
+            parameter_of(parse("tenantId=t&name=A&userName=B", "")),
+            "userName"
+        );
+        assert_eq!(
+            parameter_of(parse("tenantId=t&id=u1", r#"{"userId":"u2"}"#)),
+            "userId"
+        );
+        assert_eq!(parameter_of(parse("", r#"{"tenantId":"t","id":7}"#)), "id");
+        assert_eq!(
+            parameter_of(parse(&format!("tenantId=t&id={}", "u".repeat(257)), "")),
+            "userId"
+        );
+    }
+
+    #[test]
+    fn additional_details_as_bracket_keys_raw_or_encoded() {
+        for query in [
+            "tenantId=t&additionalDetails[email]=a%40b.c&additionalDetails[n]=1",
+            "tenantId=t&additionalDetails%5Bemail%5D=a%40b.c&additionalDetails%5Bn%5D=1",
+        ] {
+            let request = parse(query, "").unwrap();
+            assert_eq!(
+                serde_json::to_string(request.additional_details.unwrap().as_value()).unwrap(),
+                r#"{"email":"a@b.c","n":"1"}"#,
+                "{query}"
+            );
+        }
+        // The query's bracket keys win over a body's additionalDetails, as any query value does.
+        let request = parse(
+            "tenantId=t&additionalDetails[a]=q",
+            r#"{"additionalDetails":{"a":"body"}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            request.additional_details.unwrap().as_value(),
+            &json!({"a": "q"})
+        );
+        for query in [
+            "tenantId=t&additionalDetails=%7B%7D&additionalDetails[a]=1",
+            "tenantId=t&additionalDetails[a]=1&additionalDetails=2",
+            "tenantId=t&additionalDetails[a]=1&additionalDetails[a][b]=2",
+        ] {
+            assert_eq!(
+                parameter_of(parse(query, "")),
+                "additionalDetails",
+                "{query}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_four_kib_limit_applies_to_the_assembled_object() {
+        // {"k":"…"} is 8 bytes of JSON around the value.
+        let at_limit = format!("tenantId=t&additionalDetails[k]={}", "x".repeat(4096 - 8));
+        assert!(parse(&at_limit, "").is_ok());
+        let past = format!("tenantId=t&additionalDetails[k]={}", "x".repeat(4096 - 7));
+        assert_eq!(parameter_of(parse(&past, "")), "additionalDetails");
+        // Many small keys add up.
+        let many: String = (0..400)
+            .map(|i| format!("&additionalDetails[k{i}]=v"))
+            .collect();
+        assert_eq!(
+            parameter_of(parse(&format!("tenantId=t{many}"), "")),
+            "additionalDetails"
+        );
     }
 
     #[test]
