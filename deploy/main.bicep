@@ -1,7 +1,14 @@
 // The Fluid token service on Azure Functions Flex Consumption: the function app (custom handler
 // runtime, system-assigned identity), its storage, Application Insights, and a Key Vault (RBAC)
 // whose secrets the app's identity may read. Optionally App Service Authentication with Entra ID
-// for AUTH_MODE=easyauth.
+// (AUTH_MODE=easyauth) and an Azure Communication Services resource reached with the app's
+// identity (AcsTokenFunction).
+//
+// Keyless: the app reaches storage (AzureWebJobsStorage__accountName), Key Vault and ACS with its
+// managed identity; the storage account refuses shared-key access. Every siteConfig property and
+// app setting here is one Flex Consumption accepts (no ftpsState, FUNCTIONS_WORKER_RUNTIME,
+// WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*, alwaysOn, linuxFxVersion, …): tests/api/deploy.rs
+// checks that statically, since the Bicep CLI cannot run in the test environment.
 
 @description('Prefix of every resource name (letters and digits, 3-11 characters).')
 @minLength(3)
@@ -17,14 +24,23 @@ param authMode string = 'easyauth'
 @description('Entra ID tenant of the users (easyauth and entra).')
 param entraTenantId string = tenant().tenantId
 
-@description('Client id of the app registration that signs users in (easyauth) or the API audience (entra).')
+@description('Client id of the app registration that signs users in (easyauth) or of the token service API (entra). Required unless authMode is none.')
 param entraClientId string = ''
 
-@description('entra: accepted audiences, comma-separated (App ID URI and/or client id).')
+@description('entra: accepted audiences, comma-separated (default: api://<entraClientId> and the client id).')
 param entraAudience string = ''
 
 @description('entra: required delegated scope or app role, e.g. Token.Issue.')
 param entraRequiredScope string = ''
+
+@description('Client application ids allowed to call (easyauth: Easy Auth defaultAuthorizationPolicy.allowedApplications; entra: ENTRA_ALLOWED_CLIENT_APPS, matched against azp/appid). Empty: any client application of the tenant.')
+param allowedClientApplications array = []
+
+@description('Browser origins allowed to call the functions (platform CORS, answered before Easy Auth), e.g. https://app.contoso.com.')
+param allowedOrigins array = []
+
+@description('CORS: allow credentials (cookies) from allowedOrigins; needed when a browser app sends the Easy Auth session cookie cross-origin.')
+param corsSupportCredentials bool = false
 
 @description('Azure Fluid Relay tenant ids tokens may be issued for, comma-separated (empty: any with a key).')
 param allowedTenants string = ''
@@ -37,18 +53,42 @@ param preloadTenants string = ''
 @maxValue(3600)
 param maxTokenLifetimeSeconds int = 3600
 
-@description('Name of the Key Vault secret holding the ACS connection string (empty: no ACS function).')
+@description('Changes the Key Vault name. A deleted vault is kept (soft delete, purge protection) for 90 days under its name: set a new suffix to redeploy into a recreated resource group before then.')
+param vaultNameSuffix string = ''
+
+@description('Name of an Azure Communication Services resource in this resource group; the app reaches it with its managed identity (Contributor on the resource). Empty: no ACS function.')
+param acsResourceName string = ''
+
+@description('Instead of acsResourceName: the name of the Key Vault secret holding an ACS connection string (access key).')
 param acsConnectionStringSecretName string = ''
+
+@description('Most instances the app scales out to.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+var authenticated = authMode != 'none'
+// A deployment that would answer 401 to every call fails here instead, with a reason.
+var clientId = !authenticated || !empty(entraClientId)
+  ? entraClientId
+  : fail('authMode ${authMode} needs entraClientId: the client id of the app registration that signs users in (easyauth) or of the token service API (entra).')
+var audiences = empty(entraAudience) ? 'api://${clientId},${clientId}' : entraAudience
+// The handler refuses entra without either (any app of the tenant could call it): fail early.
+var requiredScope = authMode != 'entra' || !empty(entraRequiredScope) || !empty(allowedClientApplications)
+  ? entraRequiredScope
+  : fail('authMode entra needs entraRequiredScope (e.g. Token.Issue) or allowedClientApplications, or both.')
+var useAcs = !empty(acsResourceName) || !empty(acsConnectionStringSecretName)
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var appName = '${namePrefix}-tokens-${suffix}'
 var storageName = toLower('${namePrefix}${take(suffix, 12)}')
-var vaultName = '${namePrefix}-kv-${take(suffix, 8)}'
+var vaultName = '${namePrefix}-kv-${take(uniqueString(resourceGroup().id, namePrefix, vaultNameSuffix), 8)}'
 var deploymentContainer = 'app-package'
-// Built-in role: Key Vault Secrets User (read secret values).
-var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
-// Built-in role: Storage Blob Data Owner (deployment package container).
-var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
+// Built-in roles.
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // read secret values
+var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host storage and the deployment package
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ACS caller -> identity bindings
+var contributor = 'b24988ac-6180-42a0-ab88-20f7382dd24c' // ACS Identity API with Entra ID, as the ACS docs assign
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageName
@@ -59,6 +99,8 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
     minimumTlsVersion: 'TLS1_2'
     supportsHttpsTrafficOnly: true
     allowBlobPublicAccess: false
+    allowSharedKeyAccess: false
+    defaultToOAuthAuthentication: true
   }
 }
 
@@ -105,6 +147,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
+resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (!empty(acsResourceName)) {
+  name: acsResourceName
+}
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: '${namePrefix}-plan-${suffix}'
   location: location
@@ -113,10 +159,9 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   properties: { reserved: true }
 }
 
-var storageConnection = 'DefaultEndpointsProtocol=https;AccountName=${storage.name};AccountKey=${storage.listKeys().keys[0].value};EndpointSuffix=${environment().suffixes.storage}'
-
 var appSettings = concat([
-  { name: 'AzureWebJobsStorage', value: storageConnection }
+  // Identity-based host storage: no account key anywhere.
+  { name: 'AzureWebJobsStorage__accountName', value: storage.name }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
   { name: 'AUTH_MODE', value: authMode }
   { name: 'KEY_VAULT_URL', value: vault.properties.vaultUri }
@@ -126,9 +171,12 @@ var appSettings = concat([
   { name: 'KEY_VAULT_PRELOAD_TENANTS', value: preloadTenants }
 ], authMode == 'entra' ? [
   { name: 'ENTRA_TENANT_ID', value: entraTenantId }
-  { name: 'ENTRA_AUDIENCE', value: entraAudience }
-  { name: 'ENTRA_REQUIRED_SCOPE', value: entraRequiredScope }
-] : [], empty(acsConnectionStringSecretName) ? [] : [
+  { name: 'ENTRA_AUDIENCE', value: audiences }
+  { name: 'ENTRA_REQUIRED_SCOPE', value: requiredScope }
+  { name: 'ENTRA_ALLOWED_CLIENT_APPS', value: join(allowedClientApplications, ',') }
+] : [], empty(acsResourceName) ? [] : [
+  { name: 'ACS_ENDPOINT', value: 'https://${acs!.properties.hostName}' }
+], empty(acsConnectionStringSecretName) ? [] : [
   { name: 'ACS_CONNECTION_STRING_SECRET_NAME', value: acsConnectionStringSecretName }
 ])
 
@@ -149,15 +197,18 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
         }
       }
       scaleAndConcurrency: {
-        maximumInstanceCount: 40
+        maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: 512
       }
       runtime: { name: 'custom', version: '1.0' }
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
+      // Platform CORS answers preflights (OPTIONS) before Easy Auth sees them.
+      cors: {
+        allowedOrigins: allowedOrigins
+        supportCredentials: corsSupportCredentials
+      }
       appSettings: appSettings
     }
   }
@@ -173,11 +224,31 @@ resource vaultReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource packageReader 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+resource storageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, app.id, storageBlobDataOwner)
   scope: storage
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageBlobDataOwner)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource bindingsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (useAcs) {
+  name: guid(storage.id, app.id, storageTableDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', storageTableDataContributor)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource acsCaller 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(acsResourceName)) {
+  name: guid(acsResourceName, app.id, contributor)
+  scope: acs
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contributor)
     principalId: app.identity.principalId
     principalType: 'ServicePrincipal'
   }
@@ -197,11 +268,14 @@ resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (authMode =
       azureActiveDirectory: {
         enabled: true
         registration: {
-          clientId: entraClientId
+          clientId: clientId
           openIdIssuer: '${environment().authentication.loginEndpoint}${entraTenantId}/v2.0'
         }
         validation: {
-          allowedAudiences: [ 'api://${entraClientId}', entraClientId ]
+          allowedAudiences: [ 'api://${clientId}', clientId ]
+          defaultAuthorizationPolicy: {
+            allowedApplications: allowedClientApplications
+          }
         }
       }
     }
@@ -212,3 +286,4 @@ resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (authMode =
 output functionAppName string = app.name
 output functionUrl string = 'https://${app.properties.defaultHostName}/api/TokenFunction'
 output keyVaultName string = vault.name
+output entraClientId string = clientId

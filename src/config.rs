@@ -21,11 +21,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::acs::connection::AcsConnection;
+use crate::acs::connection::{AcsConnection, AcsEndpoint};
+use crate::azure_credential::AzureCredential;
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 use crate::cors::Cors;
 use crate::keys::cache::CachePolicy;
-use crate::keys::vault::{SecretNameTemplate, VaultCredential, VaultSettings};
+use crate::keys::vault::{SecretNameTemplate, VaultSettings};
 use crate::policy::Policy;
 use crate::request::{Lifetime, Scopes, TenantId};
 use crate::secret::Secret;
@@ -96,10 +97,12 @@ pub enum KeySettings {
 #[derive(Debug)]
 pub struct AcsSettings {
     pub connection: AcsConnectionSetting,
-    /// `AzureWebJobsStorage`, for caller → identity bindings (authenticated modes).
-    pub storage: Option<Secret<String>>,
+    /// Where caller → identity bindings are kept (authenticated modes).
+    pub storage: Option<StorageSetting>,
     /// `ACS_TIMEOUT_MS`: time budget of one ACS or Table Storage request.
     pub timeout: Duration,
+    /// The app's identity, when ACS or the storage is reached with it (no keys).
+    pub credential: Option<AzureCredential>,
 }
 
 #[derive(Debug)]
@@ -108,6 +111,18 @@ pub enum AcsConnectionSetting {
     Fixed(AcsConnection),
     /// `ACS_CONNECTION_STRING_SECRET_NAME`: read from the Key Vault of `KEY_VAULT_URL`.
     VaultSecret(String),
+    /// `ACS_ENDPOINT` without a key: Microsoft Entra tokens of the app's identity.
+    Entra { endpoint: AcsEndpoint },
+}
+
+/// The storage account of `AzureWebJobsStorage`, as the Functions host reads it.
+#[derive(Debug)]
+pub enum StorageSetting {
+    /// `AzureWebJobsStorage`: a connection string with the account key (Azurite, local runs).
+    ConnectionString(Secret<String>),
+    /// `AzureWebJobsStorage__tableServiceUri`, or `AzureWebJobsStorage__accountName` in the
+    /// public cloud: reached with Microsoft Entra tokens of the app's identity.
+    Identity { table_endpoint: String },
 }
 
 /// A configuration problem, printed as one line before the process exits.
@@ -267,21 +282,18 @@ fn acs_settings(
     have_vault: bool,
 ) -> Result<Option<AcsSettings>, ConfigError> {
     let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
-    let connection = match (
+    let sources = [
         present("ACS_CONNECTION_STRING"),
         present("ACS_CONNECTION_STRING_SECRET_NAME"),
-    ) {
-        (None, None) => return Ok(None),
-        (Some(_), Some(_)) => {
-            return Err(error(
-                "set ACS_CONNECTION_STRING or ACS_CONNECTION_STRING_SECRET_NAME, not both",
-            ));
-        }
-        (Some(text), None) => AcsConnectionSetting::Fixed(
+        present("ACS_ENDPOINT"),
+    ];
+    let connection = match sources {
+        [None, None, None] => return Ok(None),
+        [Some(text), None, None] => AcsConnectionSetting::Fixed(
             AcsConnection::parse(&text)
                 .map_err(|problem| error(format!("ACS_CONNECTION_STRING {problem}")))?,
         ),
-        (None, Some(name)) => {
+        [None, Some(name), None] => {
             if !have_vault {
                 return Err(error(
                     "ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL",
@@ -297,13 +309,73 @@ fn acs_settings(
             }
             AcsConnectionSetting::VaultSecret(name)
         }
+        [None, None, Some(endpoint)] => AcsConnectionSetting::Entra {
+            endpoint: AcsEndpoint::parse(&endpoint)
+                .map_err(|problem| error(format!("ACS_ENDPOINT {problem}")))?,
+        },
+        _ => {
+            return Err(error(
+                "set one of ACS_CONNECTION_STRING, ACS_CONNECTION_STRING_SECRET_NAME and ACS_ENDPOINT",
+            ));
+        }
     };
     let timeout = milliseconds(setting, "ACS_TIMEOUT_MS", 5000)?;
+    let storage = storage_setting(setting)?;
+    let keyless = matches!(connection, AcsConnectionSetting::Entra { .. })
+        || matches!(storage, Some(StorageSetting::Identity { .. }));
+    let credential = if keyless {
+        Some(credential_settings(setting)?.0)
+    } else {
+        None
+    };
     Ok(Some(AcsSettings {
         connection,
-        storage: present("AzureWebJobsStorage").map(Secret::new),
+        storage,
         timeout,
+        credential,
     }))
+}
+
+/// `AzureWebJobsStorage` (a connection string) or its identity-based form, as the Functions host
+/// reads them: `AzureWebJobsStorage__tableServiceUri`, else `AzureWebJobsStorage__accountName`
+/// (public cloud endpoints).
+fn storage_setting(
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<StorageSetting>, ConfigError> {
+    let present = |name: &str| {
+        setting(name)
+            .map(|v| v.trim().to_string())
+            .filter(|v| !v.is_empty())
+    };
+    if let Some(text) = present("AzureWebJobsStorage") {
+        return Ok(Some(StorageSetting::ConnectionString(Secret::new(text))));
+    }
+    let table_endpoint = match (
+        present("AzureWebJobsStorage__tableServiceUri"),
+        present("AzureWebJobsStorage__accountName"),
+    ) {
+        (Some(uri), _) => uri.trim_end_matches('/').to_string(),
+        (None, Some(account)) => {
+            if !(3..=24).contains(&account.len())
+                || !account
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            {
+                return Err(error(
+                    "AzureWebJobsStorage__accountName must be a storage account name (3-24 lower-case letters and digits)",
+                ));
+            }
+            format!("https://{account}.table.core.windows.net")
+        }
+        (None, None) => return Ok(None),
+    };
+    let https = table_endpoint.starts_with("https://");
+    if !https {
+        return Err(error(
+            "AzureWebJobsStorage__tableServiceUri must be an https:// URL (Microsoft Entra tokens are sent only over TLS)",
+        ));
+    }
+    Ok(Some(StorageSetting::Identity { table_endpoint }))
 }
 
 /// `AUTH_MODE=entra`: `ENTRA_*`.
@@ -340,13 +412,27 @@ fn entra_settings(setting: &dyn Fn(&str) -> Option<String>) -> Result<EntraSetti
             "ENTRA_AUTHORITY must be an https:// URL (http:// only for a loopback emulator)",
         ));
     }
+    let required_scope = setting("ENTRA_REQUIRED_SCOPE")
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty());
+    let allowed_client_apps: Vec<String> = setting("ENTRA_ALLOWED_CLIENT_APPS")
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if required_scope.is_none() && allowed_client_apps.is_empty() {
+        return Err(error(
+            "AUTH_MODE=entra needs ENTRA_REQUIRED_SCOPE (a delegated scope or app role of this API, e.g. Token.Issue) or ENTRA_ALLOWED_CLIENT_APPS (the client application ids that may call it), or both: without either, any application in the tenant can get an access token for this API and use it",
+        ));
+    }
     Ok(EntraSettings {
         authority,
         tenant_id,
         audiences,
-        required_scope: setting("ENTRA_REQUIRED_SCOPE")
-            .map(|s| s.trim().to_string())
-            .filter(|s| !s.is_empty()),
+        required_scope,
+        allowed_client_apps,
     })
 }
 
@@ -383,6 +469,49 @@ fn tenant_list(name: &str, list: &str) -> Result<Vec<TenantId>, ConfigError> {
         .collect()
 }
 
+/// The app's identity toward Azure (Key Vault, identity-based storage, ACS with Entra ID):
+/// `AZURE_CREDENTIAL` (or its older name `KEY_VAULT_CREDENTIAL`), `AZURE_CLIENT_ID`, … Returns
+/// the credential and, for the startup log, where a managed identity comes from.
+fn credential_settings(
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Result<(AzureCredential, &'static str), ConfigError> {
+    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+    let client_id = present("AZURE_CLIENT_ID");
+    let chosen = present("AZURE_CREDENTIAL").or_else(|| setting("KEY_VAULT_CREDENTIAL"));
+    match chosen.as_deref().map(str::trim) {
+        None | Some("") | Some("managed-identity") => {
+            let source = if present("IDENTITY_ENDPOINT").is_some()
+                && present("IDENTITY_HEADER").is_some()
+            {
+                "app-service (IDENTITY_ENDPOINT)"
+            } else if flag(setting, "KEY_VAULT_ALLOW_IMDS", false)? {
+                "instance metadata service (IMDS)"
+            } else {
+                return Err(error(
+                    "AZURE_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT and IDENTITY_HEADER (set by Azure Functions); on a VM or AKS set KEY_VAULT_ALLOW_IMDS=true; on a developer machine use AZURE_CREDENTIAL=developer-tools",
+                ));
+            };
+            Ok((AzureCredential::ManagedIdentity { client_id }, source))
+        }
+        Some("client-secret") => {
+            let required = |name: &str| {
+                present(name)
+                    .ok_or_else(|| error(format!("AZURE_CREDENTIAL=client-secret needs {name}")))
+            };
+            let credential = AzureCredential::ClientSecret {
+                tenant_id: required("AZURE_TENANT_ID")?,
+                client_id: required("AZURE_CLIENT_ID")?,
+                secret: Secret::new(required("AZURE_CLIENT_SECRET")?),
+            };
+            Ok((credential, "none"))
+        }
+        Some("developer-tools") => Ok((AzureCredential::DeveloperTools, "none")),
+        Some(other) => Err(error(format!(
+            "AZURE_CREDENTIAL \"{other}\" is not one of managed-identity, client-secret, developer-tools"
+        ))),
+    }
+}
+
 /// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
 fn vault_settings(
     url: &str,
@@ -398,44 +527,7 @@ fn vault_settings(
         &setting("KEY_VAULT_SECRET_NAME").unwrap_or_else(|| "fluid-tenant-{tenantId}".to_string()),
     )
     .map_err(|e| error(format!("KEY_VAULT_SECRET_NAME {e}")))?;
-    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
-    let client_id = present("AZURE_CLIENT_ID");
-
-    let mut identity_source = "none";
-    let credential = match setting("KEY_VAULT_CREDENTIAL").as_deref().map(str::trim) {
-        None | Some("") | Some("managed-identity") => {
-            identity_source = if present("IDENTITY_ENDPOINT").is_some()
-                && present("IDENTITY_HEADER").is_some()
-            {
-                "app-service (IDENTITY_ENDPOINT)"
-            } else if flag(setting, "KEY_VAULT_ALLOW_IMDS", false)? {
-                "instance metadata service (IMDS)"
-            } else {
-                return Err(error(
-                    "KEY_VAULT_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT and IDENTITY_HEADER (set by Azure Functions); on a VM or AKS set KEY_VAULT_ALLOW_IMDS=true; on a developer machine use KEY_VAULT_CREDENTIAL=developer-tools",
-                ));
-            };
-            VaultCredential::ManagedIdentity { client_id }
-        }
-        Some("client-secret") => {
-            let required = |name: &str| {
-                present(name).ok_or_else(|| {
-                    error(format!("KEY_VAULT_CREDENTIAL=client-secret needs {name}"))
-                })
-            };
-            VaultCredential::ClientSecret {
-                tenant_id: required("AZURE_TENANT_ID")?,
-                client_id: required("AZURE_CLIENT_ID")?,
-                secret: Secret::new(required("AZURE_CLIENT_SECRET")?),
-            }
-        }
-        Some("developer-tools") => VaultCredential::DeveloperTools,
-        Some(other) => {
-            return Err(error(format!(
-                "KEY_VAULT_CREDENTIAL \"{other}\" is not one of managed-identity, client-secret, developer-tools"
-            )));
-        }
-    };
+    let (credential, identity_source) = credential_settings(setting)?;
 
     let ttl = seconds(setting, "KEY_CACHE_TTL_SECONDS", 300)?;
     let max_stale = seconds(setting, "KEY_CACHE_MAX_STALE_SECONDS", 86_400)?;
@@ -816,12 +908,14 @@ mod tests {
             ["api://fluid-tokens", "11111111-2222-3333-4444-555555555555"]
         );
         assert_eq!(entra.required_scope.as_deref(), Some("Token.Issue"));
+        assert!(entra.allowed_client_apps.is_empty());
 
         let entra = |extra: &[(&str, &str)]| {
             let mut vars = vec![
                 ("AUTH_MODE", "entra"),
                 ("ENTRA_TENANT_ID", "t"),
                 ("ENTRA_AUDIENCE", "a"),
+                ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
             ];
             vars.extend_from_slice(extra);
             config(&vars, None, None)
@@ -832,6 +926,50 @@ mod tests {
         for bad in ["http://login.example.com", "http://192.0.2.10", "ftp://x"] {
             assert!(entra(&[("ENTRA_AUTHORITY", bad)]).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn entra_needs_a_required_scope_or_allowed_client_apps() {
+        let entra = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "t"),
+                ("ENTRA_AUDIENCE", "a"),
+            ];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| match c.auth_mode {
+                AuthMode::Entra(entra) => entra,
+                _ => panic!("entra"),
+            })
+        };
+        for unsafe_settings in [
+            &[][..],
+            &[
+                ("ENTRA_REQUIRED_SCOPE", " "),
+                ("ENTRA_ALLOWED_CLIENT_APPS", " , "),
+            ],
+        ] {
+            let message = entra(unsafe_settings).unwrap_err().to_string();
+            assert!(
+                message.contains("ENTRA_REQUIRED_SCOPE")
+                    && message.contains("ENTRA_ALLOWED_CLIENT_APPS"),
+                "{message}"
+            );
+        }
+        let apps = entra(&[("ENTRA_ALLOWED_CLIENT_APPS", "app-1, app-2,")]).unwrap();
+        assert_eq!(apps.allowed_client_apps, ["app-1", "app-2"]);
+        assert_eq!(apps.required_scope, None);
+        let both = entra(&[
+            ("ENTRA_ALLOWED_CLIENT_APPS", "app-1"),
+            ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+        ])
+        .unwrap();
+        assert_eq!(both.required_scope.as_deref(), Some("Token.Issue"));
+        assert_eq!(both.allowed_client_apps, ["app-1"]);
+    }
+
+    #[test]
+    fn entra_settings_name_what_is_missing() {
         assert!(
             config(
                 &[("AUTH_MODE", "entra"), ("ENTRA_AUDIENCE", "a")],
@@ -962,7 +1100,7 @@ mod tests {
         assert_eq!(vault.url, "https://my-vault.vault.azure.net");
         assert_eq!(
             vault.credential,
-            VaultCredential::ManagedIdentity { client_id: None }
+            AzureCredential::ManagedIdentity { client_id: None }
         );
         assert!(vault.verify_challenge_resource);
         let tenant = TenantId::parse("abc").unwrap();
@@ -1062,7 +1200,7 @@ mod tests {
         };
         assert_eq!(
             vault.credential,
-            VaultCredential::ManagedIdentity {
+            AzureCredential::ManagedIdentity {
                 client_id: Some("uami".into())
             }
         );
@@ -1070,6 +1208,67 @@ mod tests {
         assert_eq!(cache.ttl, Duration::from_secs(5));
         assert_eq!(cache.fetch_timeout, Duration::from_millis(250));
         assert_eq!(preload.len(), 2);
+    }
+
+    #[test]
+    fn keyless_acs_and_identity_based_storage() {
+        let identity = [
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ];
+        let settings = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("AUTH_MODE", "none")];
+            vars.extend_from_slice(&identity);
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).unwrap().acs.unwrap()
+        };
+        let keyless = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com/"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+        ]);
+        assert!(matches!(
+            &keyless.connection,
+            AcsConnectionSetting::Entra { endpoint } if endpoint.url == "https://x.communication.azure.com"
+        ));
+        assert!(matches!(
+            &keyless.storage,
+            Some(StorageSetting::Identity { table_endpoint }) if table_endpoint == "https://fnstore1.table.core.windows.net"
+        ));
+        assert_eq!(
+            keyless.credential,
+            Some(AzureCredential::ManagedIdentity { client_id: None })
+        );
+        // An explicit table endpoint wins over the account name; a connection string over both.
+        let uri = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+            (
+                "AzureWebJobsStorage__tableServiceUri",
+                "https://127.0.0.1:10002/acct/",
+            ),
+        ]);
+        assert!(matches!(
+            &uri.storage,
+            Some(StorageSetting::Identity { table_endpoint }) if table_endpoint == "https://127.0.0.1:10002/acct"
+        ));
+        let keyed = settings(&[
+            (
+                "ACS_CONNECTION_STRING",
+                "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0",
+            ),
+            ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+        ]);
+        assert!(matches!(
+            keyed.storage,
+            Some(StorageSetting::ConnectionString(_))
+        ));
+        assert_eq!(keyed.credential, None, "no identity needed with keys");
+        let credential = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+            ("AZURE_CREDENTIAL", "developer-tools"),
+        ]);
+        assert_eq!(credential.credential, Some(AzureCredential::DeveloperTools));
     }
 
     #[test]
@@ -1107,7 +1306,39 @@ mod tests {
                     ("ACS_CONNECTION_STRING", acs),
                     ("ACS_CONNECTION_STRING_SECRET_NAME", "acs"),
                 ],
-                "set ACS_CONNECTION_STRING or",
+                "set one of ACS_CONNECTION_STRING, ACS_CONNECTION_STRING_SECRET_NAME and ACS_ENDPOINT",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+                ],
+                "set one of",
+            ),
+            (
+                vec![("ACS_ENDPOINT", "http://acs.example.com")],
+                "ACS_ENDPOINT needs an https:// endpoint",
+            ),
+            (
+                vec![("ACS_ENDPOINT", "https://x.communication.azure.com")],
+                "AZURE_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("AzureWebJobsStorage__accountName", "Bad_Name"),
+                ],
+                "AzureWebJobsStorage__accountName must be a storage account name",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    (
+                        "AzureWebJobsStorage__tableServiceUri",
+                        "http://127.0.0.1:1/acct",
+                    ),
+                ],
+                "AzureWebJobsStorage__tableServiceUri must be an https:// URL",
             ),
             (
                 vec![("ACS_CONNECTION_STRING", acs), ("ACS_TIMEOUT_MS", "0")],

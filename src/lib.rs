@@ -12,6 +12,7 @@
 //! signs; [`problem`] renders errors.
 
 pub mod acs;
+pub mod azure_credential;
 pub mod caller;
 pub mod config;
 pub mod cors;

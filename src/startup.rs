@@ -8,12 +8,16 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::acs::bindings::TableBindings;
+use crate::acs::bindings::{STORAGE_SCOPE, TableBindings};
+use crate::acs::connection::{ACS_SCOPE, AcsConnection};
 use crate::acs::identity::IdentityClient;
 use crate::acs::{AcsService, ConnectionSource};
+use crate::azure_credential::{AzureCredential, BearerToken};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
-use crate::config::{AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch};
+use crate::config::{
+    AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch, StorageSetting,
+};
 use crate::cors::Cors;
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
@@ -208,6 +212,18 @@ fn acs_service(
     vault: Option<Vault>,
     authenticated: bool,
 ) -> Result<AcsService, String> {
+    // The app's identity, when ACS or the bindings' storage is reached without a key.
+    let credential = settings
+        .credential
+        .as_ref()
+        .map(AzureCredential::build)
+        .transpose()?;
+    let bearer = |scope| {
+        let credential = credential
+            .clone()
+            .ok_or("no credential for the app's identity")?;
+        Ok::<_, String>(BearerToken::new(credential, scope, settings.timeout))
+    };
     let connection = match settings.connection {
         AcsConnectionSetting::Fixed(connection) => {
             tracing::info!(endpoint = %connection.endpoint, source = "ACS_CONNECTION_STRING", "ACS");
@@ -224,15 +240,29 @@ fn acs_service(
                 cached: Mutex::new(None),
             }
         }
+        AcsConnectionSetting::Entra { endpoint } => {
+            tracing::info!(endpoint = %endpoint.url, source = "ACS_ENDPOINT", auth = "app identity (Microsoft Entra)", "ACS");
+            ConnectionSource::Fixed(AcsConnection::entra(endpoint, bearer(ACS_SCOPE)?))
+        }
     };
     let bindings = if authenticated {
         let storage = settings.storage.ok_or(
-            "AzureWebJobsStorage is required for ACS with an authenticated AUTH_MODE (it stores which caller owns which identity)",
+            "AzureWebJobsStorage (or AzureWebJobsStorage__accountName) is required for ACS with an authenticated AUTH_MODE (it stores which caller owns which identity)",
         )?;
-        Some(
-            TableBindings::from_connection_string(storage.expose(), settings.timeout)
-                .map_err(|problem| format!("AzureWebJobsStorage {problem}"))?,
-        )
+        Some(match storage {
+            StorageSetting::ConnectionString(text) => {
+                TableBindings::from_connection_string(text.expose(), settings.timeout)
+                    .map_err(|problem| format!("AzureWebJobsStorage {problem}"))?
+            }
+            StorageSetting::Identity { table_endpoint } => {
+                tracing::info!(endpoint = %table_endpoint, auth = "app identity (Microsoft Entra)", "ACS identity bindings");
+                TableBindings::with_identity(
+                    &table_endpoint,
+                    bearer(STORAGE_SCOPE)?,
+                    settings.timeout,
+                )?
+            }
+        })
     } else {
         tracing::warn!("AUTH_MODE=none: any caller can get ACS tokens for any identity");
         None

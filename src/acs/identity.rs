@@ -1,12 +1,16 @@
-//! The ACS Identity REST API (`2023-10-01`): create an identity with a token, or issue a token
-//! for an existing identity. Every request is HMAC-signed (see [`crate::acs::signing`]), every
-//! call has a timeout, and throttling or server errors are retried with backoff.
+//! The ACS Identity REST API (`2023-10-01`, the newest stable version; it has everything used
+//! here): create an identity with a token, issue a token for an existing identity, revoke an
+//! identity's tokens, delete an identity. Every request is authorized with the access key (HMAC,
+//! see [`crate::acs::signing`]) or a Microsoft Entra token of the app's identity, every call has
+//! a timeout, and transient failures are retried with backoff — except where a retry could
+//! create a second identity: a create is retried only when it cannot have reached ACS or ACS
+//! refused it unprocessed (429, 408).
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::acs::connection::AcsConnection;
+use crate::acs::connection::{AcsAuth, AcsConnection};
 use crate::acs::signing;
 
 const API_VERSION: &str = "2023-10-01";
@@ -81,7 +85,10 @@ impl IdentityClient {
     ) -> Result<IssuedToken, AcsError> {
         let body = serde_json::json!({ "createTokenWithScopes": scopes, "expiresInMinutes": expires_in_minutes });
         let path = format!("/identities?api-version={API_VERSION}");
-        let created: CreateResponse = self.call(acs, &path, &body).await?;
+        let created: CreateResponse = parse(
+            self.call(acs, Operation::post(path, &body), Retries::NothingCreated)
+                .await?,
+        )?;
         Ok(IssuedToken {
             communication_user_id: created.identity.id,
             token: created.access_token.token,
@@ -98,11 +105,14 @@ impl IdentityClient {
         expires_in_minutes: u32,
     ) -> Result<IssuedToken, AcsError> {
         let body = serde_json::json!({ "scopes": scopes, "expiresInMinutes": expires_in_minutes });
-        let encoded: String =
-            percent_encoding::utf8_percent_encode(identity, percent_encoding::NON_ALPHANUMERIC)
-                .collect();
-        let path = format!("/identities/{encoded}/:issueAccessToken?api-version={API_VERSION}");
-        let issued: AccessToken = self.call(acs, &path, &body).await?;
+        let path = format!(
+            "/identities/{}/:issueAccessToken?api-version={API_VERSION}",
+            encoded(identity)
+        );
+        let issued: AccessToken = parse(
+            self.call(acs, Operation::post(path, &body), Retries::Any)
+                .await?,
+        )?;
         Ok(IssuedToken {
             communication_user_id: identity.to_string(),
             token: issued.token,
@@ -110,19 +120,54 @@ impl IdentityClient {
         })
     }
 
-    /// POSTs `body` to `path_and_query`, signed, retrying transient failures.
-    async fn call<T: for<'de> Deserialize<'de>>(
+    /// Revokes every token of `identity` issued so far.
+    pub async fn revoke_tokens(&self, acs: &AcsConnection, identity: &str) -> Result<(), AcsError> {
+        let path = format!(
+            "/identities/{}/:revokeAccessTokens?api-version={API_VERSION}",
+            encoded(identity)
+        );
+        let operation = Operation::post(path, &serde_json::json!({}));
+        self.call(acs, operation, Retries::Any).await.map(drop)
+    }
+
+    /// Deletes `identity` (and so revokes its tokens).
+    pub async fn delete_identity(
         &self,
         acs: &AcsConnection,
-        path_and_query: &str,
-        body: &serde_json::Value,
-    ) -> Result<T, AcsError> {
-        let body = serde_json::to_vec(body).expect("a request body always serializes");
+        identity: &str,
+    ) -> Result<(), AcsError> {
+        let path = format!(
+            "/identities/{}?api-version={API_VERSION}",
+            encoded(identity)
+        );
+        let operation = Operation {
+            method: reqwest::Method::DELETE,
+            path_and_query: path,
+            body: Vec::new(),
+        };
+        self.call(acs, operation, Retries::Any).await.map(drop)
+    }
+
+    /// Sends `operation`, retrying what `retries` allows; the body of the success.
+    async fn call(
+        &self,
+        acs: &AcsConnection,
+        operation: Operation,
+        retries: Retries,
+    ) -> Result<bytes::Bytes, AcsError> {
         let mut backoff = FIRST_BACKOFF;
         for attempt in 1..=ATTEMPTS {
-            let retry_after = match self.send(acs, path_and_query, &body).await {
+            let retry_after = match self.send(acs, &operation).await {
                 Attempt::Done(result) => return result,
-                Attempt::Retry(retry_after) => retry_after,
+                Attempt::Retry { retry_after, .. } if retries == Retries::Any => retry_after,
+                Attempt::Retry {
+                    retry_after,
+                    unprocessed: true,
+                } => retry_after,
+                Attempt::Retry { .. } => {
+                    tracing::warn!("ACS may have created an identity before failing: not retried");
+                    return Err(AcsError::Unavailable);
+                }
             };
             if attempt == ATTEMPTS {
                 break;
@@ -134,35 +179,44 @@ impl IdentityClient {
         Err(AcsError::Unavailable)
     }
 
-    async fn send<T: for<'de> Deserialize<'de>>(
-        &self,
-        acs: &AcsConnection,
-        path_and_query: &str,
-        body: &[u8],
-    ) -> Attempt<T> {
-        let signed = signing::sign(
-            &acs.key,
-            "POST",
-            path_and_query,
-            &acs.host,
-            &signing::rfc1123_now(),
-            body,
-        );
-        let response = self
+    async fn send(&self, acs: &AcsConnection, operation: &Operation) -> Attempt {
+        let mut request = self
             .http
-            .post(format!("{}{path_and_query}", acs.endpoint))
-            .header("x-ms-date", &signed.date)
-            .header("x-ms-content-sha256", &signed.content_sha256)
-            .header("authorization", &signed.authorization)
+            .request(
+                operation.method.clone(),
+                format!("{}{}", acs.endpoint, operation.path_and_query),
+            )
             .header("content-type", "application/json")
-            .body(body.to_vec())
-            .send()
-            .await;
-        let response = match response {
+            .body(operation.body.clone());
+        request = match &acs.auth {
+            AcsAuth::AccessKey(key) => {
+                let signed = signing::sign(
+                    key,
+                    operation.method.as_str(),
+                    &operation.path_and_query,
+                    &acs.host,
+                    &signing::rfc1123_now(),
+                    &operation.body,
+                );
+                request
+                    .header("x-ms-date", &signed.date)
+                    .header("x-ms-content-sha256", &signed.content_sha256)
+                    .header("authorization", &signed.authorization)
+            }
+            AcsAuth::Entra(token) => match token.authorization().await {
+                Some(value) => request.header("authorization", value.expose()),
+                // Nothing was sent: safe to try again.
+                None => return Attempt::unprocessed(None),
+            },
+        };
+        let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
                 tracing::warn!(error = %error, "ACS request failed");
-                return Attempt::Retry(None);
+                return Attempt::Retry {
+                    retry_after: None,
+                    unprocessed: error.is_connect(),
+                };
             }
         };
         let status = response.status().as_u16();
@@ -176,27 +230,34 @@ impl IdentityClient {
             Ok(bytes) => bytes,
             Err(error) => {
                 tracing::warn!(error = %error, "ACS response could not be read");
-                return Attempt::Retry(None);
+                return Attempt::Retry {
+                    retry_after: None,
+                    unprocessed: false,
+                };
             }
         };
         match status {
-            200..=299 => Attempt::Done(serde_json::from_slice(&bytes).map_err(|e| {
-                tracing::error!(error = %e, "unexpected ACS response");
-                AcsError::Unavailable
-            })),
+            200..=299 => Attempt::Done(Ok(bytes)),
             400 => Attempt::Done(Err(AcsError::BadRequest(error_message(&bytes)))),
             401 | 403 => {
                 tracing::error!(
                     status,
                     message = %error_message(&bytes),
-                    "ACS refused the request signature: check the access key in the ACS connection string (it may have been regenerated)"
+                    "ACS refused the request: check the access key in the ACS connection string (it may have been regenerated), or the app identity's role on the ACS resource"
                 );
                 Attempt::Done(Err(AcsError::Denied))
             }
             404 => Attempt::Done(Err(AcsError::NotFound)),
-            408 | 429 | 500..=599 => {
-                tracing::warn!(status, "ACS answered with a transient error");
-                Attempt::Retry(retry_after)
+            408 | 429 => {
+                tracing::warn!(status, "ACS asked to try again later");
+                Attempt::unprocessed(retry_after)
+            }
+            500..=599 => {
+                tracing::warn!(status, "ACS answered with a server error");
+                Attempt::Retry {
+                    retry_after,
+                    unprocessed: false,
+                }
             }
             other => {
                 tracing::error!(status = other, message = %error_message(&bytes), "unexpected ACS status");
@@ -206,9 +267,59 @@ impl IdentityClient {
     }
 }
 
-enum Attempt<T> {
-    Done(Result<T, AcsError>),
-    Retry(Option<Duration>),
+/// One request to the Identity API.
+struct Operation {
+    method: reqwest::Method,
+    path_and_query: String,
+    body: Vec<u8>,
+}
+
+impl Operation {
+    fn post(path_and_query: String, body: &serde_json::Value) -> Self {
+        Operation {
+            method: reqwest::Method::POST,
+            path_and_query,
+            body: serde_json::to_vec(body).expect("a request body always serializes"),
+        }
+    }
+}
+
+/// Which failures a call may retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retries {
+    /// Every transient failure (the operation is idempotent).
+    Any,
+    /// Only failures that cannot have created anything (creating an identity is not idempotent).
+    NothingCreated,
+}
+
+fn encoded(identity: &str) -> String {
+    percent_encoding::utf8_percent_encode(identity, percent_encoding::NON_ALPHANUMERIC).collect()
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(bytes: bytes::Bytes) -> Result<T, AcsError> {
+    serde_json::from_slice(&bytes).map_err(|e| {
+        tracing::error!(error = %e, "unexpected ACS response");
+        AcsError::Unavailable
+    })
+}
+
+enum Attempt {
+    Done(Result<bytes::Bytes, AcsError>),
+    /// A transient failure; `unprocessed` when ACS cannot have acted on the request.
+    Retry {
+        retry_after: Option<Duration>,
+        unprocessed: bool,
+    },
+}
+
+impl Attempt {
+    fn unprocessed(retry_after: Option<Duration>) -> Self {
+        Attempt::Retry {
+            retry_after,
+            unprocessed: true,
+        }
+    }
 }
 
 /// `error.message` of an ACS error body (`CommunicationErrorResponse`).

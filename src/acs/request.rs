@@ -1,5 +1,6 @@
-//! The parameters of `AcsTokenFunction`, parsed once: an optional `communicationUserId` (refresh)
-//! else a new identity, `scopes` (default `voip`), `expiresInMinutes` (60–1440, default 60).
+//! The parameters of `AcsTokenFunction`, parsed once: `action` (a token, by default; `revoke` or
+//! `delete`), an optional `communicationUserId`, `newIdentity` (a new identity even when the
+//! caller has one), `scopes` (default `voip`), `expiresInMinutes` (60–1440, default 60).
 
 use serde_json::Value;
 
@@ -16,9 +17,23 @@ pub const SCOPES: [&str; 5] = [
     "voip.join",
 ];
 
+/// What the caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcsAction {
+    /// A user access token (the default).
+    Token,
+    /// `action=revoke`: revoke every token of the caller's identity.
+    Revoke,
+    /// `action=delete`: delete the caller's identity and its binding.
+    Delete,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AcsTokenRequest {
+    pub action: AcsAction,
     pub communication_user_id: Option<String>,
+    /// `newIdentity=true`: create an identity even when the caller already has one.
+    pub new_identity: bool,
     pub scopes: Vec<&'static str>,
     pub expires_in_minutes: u32,
 }
@@ -28,6 +43,23 @@ impl AcsTokenRequest {
         let body = parse_body(body)?;
         let params = Params { query, body: &body };
 
+        let action = match params.string("action")? {
+            None | Some("") | Some("token") => AcsAction::Token,
+            Some("revoke") => AcsAction::Revoke,
+            Some("delete") => AcsAction::Delete,
+            Some(_) => {
+                return Err(Problem::invalid(
+                    "action",
+                    "must be token (the default), revoke or delete",
+                ));
+            }
+        };
+        let new_identity = match params.get("newIdentity") {
+            None => false,
+            Some(Raw::Query("true") | Raw::Body(Value::Bool(true))) => true,
+            Some(Raw::Query("false") | Raw::Body(Value::Bool(false))) => false,
+            Some(_) => return Err(Problem::invalid("newIdentity", "must be true or false")),
+        };
         let communication_user_id = match params.string("communicationUserId")? {
             None | Some("") => None,
             Some(id) => {
@@ -82,8 +114,16 @@ impl AcsTokenRequest {
             }
         };
 
+        if new_identity && communication_user_id.is_some() {
+            return Err(Problem::invalid(
+                "newIdentity",
+                "cannot be combined with communicationUserId",
+            ));
+        }
         Ok(AcsTokenRequest {
+            action,
             communication_user_id,
+            new_identity,
             scopes,
             expires_in_minutes,
         })
@@ -111,7 +151,9 @@ mod tests {
         assert_eq!(
             request,
             AcsTokenRequest {
+                action: AcsAction::Token,
                 communication_user_id: None,
+                new_identity: false,
                 scopes: vec!["voip"],
                 expires_in_minutes: 60
             }
@@ -139,6 +181,22 @@ mod tests {
     }
 
     #[test]
+    fn actions_and_new_identity() {
+        assert_eq!(
+            parse("action=revoke", "").unwrap().action,
+            AcsAction::Revoke
+        );
+        assert_eq!(
+            parse("", r#"{"action":"delete"}"#).unwrap().action,
+            AcsAction::Delete
+        );
+        assert_eq!(parse("action=token", "").unwrap().action, AcsAction::Token);
+        assert!(parse("newIdentity=true", "").unwrap().new_identity);
+        assert!(parse("", r#"{"newIdentity":true}"#).unwrap().new_identity);
+        assert!(!parse("newIdentity=false", "").unwrap().new_identity);
+    }
+
+    #[test]
     fn bad_values_name_the_parameter() {
         for (query, body, parameter) in [
             ("scopes=video", "", "scopes"),
@@ -152,6 +210,14 @@ mod tests {
                 "communicationUserId=8:acs:../../x",
                 "",
                 "communicationUserId",
+            ),
+            ("action=purge", "", "action"),
+            ("newIdentity=yes", "", "newIdentity"),
+            ("", r#"{"newIdentity":"true"}"#, "newIdentity"),
+            (
+                "newIdentity=true&communicationUserId=8:acs:a",
+                "",
+                "newIdentity",
             ),
         ] {
             match parse(query, body) {

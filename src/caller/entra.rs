@@ -3,7 +3,10 @@
 //! `Authorization: Bearer <token>` must be an RS256 JWT signed by a key of the tenant's JWKS
 //! (found through `{authority}/{tenant}/v2.0/.well-known/openid-configuration`), issued by that
 //! tenant (`iss`), for this API (`aud`), currently valid (`exp`/`nbf`, 60 s skew), and, when
-//! `ENTRA_REQUIRED_SCOPE` is set, carrying that scope in `scp` or that app role in `roles`.
+//! `ENTRA_REQUIRED_SCOPE` is set, carrying that scope in `scp` or that app role in `roles`; when
+//! `ENTRA_ALLOWED_CLIENT_APPS` is set, issued to one of those client applications (`azp` in v2.0
+//! tokens, `appid` in v1.0). One of the two must be set: without either, any application of the
+//! tenant could get an access token for this API (client credentials included) and use it.
 //!
 //! Only RS256 is accepted: the algorithm is never taken from the token, which rules out `none`
 //! and the HS256-with-the-public-key confusion. Signing keys are cached; an unknown `kid` (Entra
@@ -43,6 +46,8 @@ pub struct EntraSettings {
     /// `ENTRA_AUDIENCE`: the accepted `aud` values (client id and/or App ID URI).
     pub audiences: Vec<String>,
     pub required_scope: Option<String>,
+    /// `ENTRA_ALLOWED_CLIENT_APPS`: client application ids (`azp` / `appid`); empty = any.
+    pub allowed_client_apps: Vec<String>,
 }
 
 pub struct EntraValidator {
@@ -91,6 +96,10 @@ struct AccessClaims {
     scp: Option<String>,
     #[serde(default)]
     roles: Vec<String>,
+    /// The client application the token was issued to (v2.0 tokens).
+    azp: Option<String>,
+    /// The same in v1.0 tokens.
+    appid: Option<String>,
 }
 
 /// Why a request could not be authenticated.
@@ -194,6 +203,17 @@ impl EntraValidator {
                 return Err(Rejection::Forbidden(format!(
                     "The access token lacks the scope or app role '{scope}'."
                 )));
+            }
+        }
+        let allowed = &self.settings.allowed_client_apps;
+        if !allowed.is_empty() {
+            let client = claims.azp.as_deref().or(claims.appid.as_deref());
+            if !client.is_some_and(|client| allowed.iter().any(|a| a.eq_ignore_ascii_case(client)))
+            {
+                return Err(Rejection::Forbidden(
+                    "The access token was issued to a client application this service does not allow (azp/appid)."
+                        .to_string(),
+                ));
             }
         }
         let id = claims

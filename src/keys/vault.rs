@@ -10,14 +10,11 @@
 
 use std::sync::Arc;
 
-use azure_core::credentials::{Secret as AzureSecret, TokenCredential};
 use azure_core::error::ErrorKind;
-use azure_core::http::{ClientOptions, RetryOptions, StatusCode};
-use azure_identity::{
-    ClientSecretCredential, ClientSecretCredentialOptions, DeveloperToolsCredential,
-    ManagedIdentityCredential, ManagedIdentityCredentialOptions, UserAssignedId,
-};
+use azure_core::http::StatusCode;
 use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
+
+use crate::azure_credential::{AzureCredential, no_retries};
 
 use crate::keys::{FetchError, FetchFuture, KeySource, TenantKey};
 use crate::request::TenantId;
@@ -55,68 +52,12 @@ impl SecretNameTemplate {
     }
 }
 
-/// The identity used to reach the vault (`KEY_VAULT_CREDENTIAL`). Only the chosen one is built:
-/// no fallback chain, so nothing probes the network for credentials.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VaultCredential {
-    /// The Function App's managed identity; a client id selects a user-assigned identity.
-    ManagedIdentity { client_id: Option<String> },
-    /// An app registration's client secret.
-    ClientSecret {
-        tenant_id: String,
-        client_id: String,
-        secret: Secret<String>,
-    },
-    /// `az` / `azd` sign-in on a developer machine.
-    DeveloperTools,
-}
-
-impl VaultCredential {
-    pub fn name(&self) -> &'static str {
-        match self {
-            VaultCredential::ManagedIdentity { .. } => "managed-identity",
-            VaultCredential::ClientSecret { .. } => "client-secret",
-            VaultCredential::DeveloperTools => "developer-tools",
-        }
-    }
-
-    fn build(&self) -> azure_core::Result<Arc<dyn TokenCredential>> {
-        let client_options = no_retries();
-        Ok(match self {
-            VaultCredential::ManagedIdentity { client_id } => {
-                ManagedIdentityCredential::new(Some(ManagedIdentityCredentialOptions {
-                    user_assigned_id: client_id.clone().map(UserAssignedId::ClientId),
-                    client_options,
-                }))?
-            }
-            VaultCredential::ClientSecret {
-                tenant_id,
-                client_id,
-                secret,
-            } => ClientSecretCredential::new(
-                tenant_id,
-                client_id.clone(),
-                AzureSecret::new(secret.expose().clone()),
-                Some(ClientSecretCredentialOptions { client_options }),
-            )?,
-            VaultCredential::DeveloperTools => DeveloperToolsCredential::new(None)?,
-        })
-    }
-}
-
-fn no_retries() -> ClientOptions {
-    ClientOptions {
-        retry: RetryOptions::none(),
-        ..Default::default()
-    }
-}
-
 /// Where and how to read tenant keys from Key Vault.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VaultSettings {
     pub url: String,
     pub secret_name: SecretNameTemplate,
-    pub credential: VaultCredential,
+    pub credential: AzureCredential,
     /// Whether the challenge's resource must match the vault's domain (off only for emulators).
     pub verify_challenge_resource: bool,
 }
@@ -130,12 +71,7 @@ pub struct VaultSecrets {
 impl VaultSecrets {
     /// Builds the client and the credential. No network I/O happens here.
     pub fn new(settings: &VaultSettings) -> Result<Self, String> {
-        let credential = settings.credential.build().map_err(|e| {
-            format!(
-                "cannot set up the {} credential: {e}",
-                settings.credential.name()
-            )
-        })?;
+        let credential = settings.credential.build()?;
         let client = SecretClient::new(
             &settings.url,
             credential,
@@ -294,7 +230,7 @@ mod tests {
 
     #[test]
     fn debug_never_shows_the_client_secret() {
-        let credential = VaultCredential::ClientSecret {
+        let credential = AzureCredential::ClientSecret {
             tenant_id: "t".into(),
             client_id: "c".into(),
             secret: Secret::new("client-secret-value".into()),

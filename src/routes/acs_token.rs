@@ -1,16 +1,25 @@
-//! `AcsTokenFunction`: an Azure Communication Services identity and user access token.
+//! `AcsTokenFunction`: an Azure Communication Services identity and user access token, and the
+//! caller's control over their identity.
 //!
-//! caller → request → (ownership) → ACS → response. Without `communicationUserId` a new identity
-//! is created with its first token; with one, a new token is issued for it. In authenticated
-//! modes the caller → identity binding is stored on creation and checked on refresh, so a caller
-//! only ever gets tokens for identities it created.
+//! caller → request → (ownership) → ACS → response.
+//!
+//! - A token: with `communicationUserId`, for that identity; without it, for the identity the
+//!   caller already has (authenticated modes), else — or with `newIdentity=true` — for a new
+//!   identity, whose binding to the caller is stored. A caller only ever gets tokens for
+//!   identities it created.
+//! - `POST ?action=revoke` revokes every token of the caller's identity; `POST ?action=delete`
+//!   deletes the identity and its binding. Only the owner can: anyone else gets the same 404 as
+//!   for an identity that does not exist.
 
 use std::time::Duration;
 
-use warp::http::StatusCode;
+use warp::http::{Method, StatusCode};
 
-use crate::acs::identity::AcsError;
-use crate::acs::request::AcsTokenRequest;
+use crate::acs::AcsService;
+use crate::acs::bindings::TableBindings;
+use crate::acs::connection::AcsConnection;
+use crate::acs::identity::{AcsError, IssuedToken};
+use crate::acs::request::{AcsAction, AcsTokenRequest};
 use crate::caller::Caller;
 use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
@@ -19,75 +28,187 @@ use crate::routes::AppState;
 const RETRY_AFTER: Duration = Duration::from_secs(5);
 
 pub async fn acs_token_function(state: &AppState, invocation: Invocation) -> Reply {
-    issue(state, &invocation)
+    handle(state, &invocation)
         .await
         .unwrap_or_else(|problem| problem.to_reply())
 }
 
-async fn issue(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+/// The caller's id and the store of their bindings (authenticated modes only).
+type Owner<'a> = Option<(&'a str, &'a TableBindings)>;
+
+async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let acs = state.acs.as_ref().ok_or(Problem::AcsNotConfigured)?;
     let request = AcsTokenRequest::parse(&invocation.query, &invocation.body)?;
-    let unavailable = Problem::AcsUnavailable {
-        retry_after: RETRY_AFTER,
-    };
-    let owner = match (&caller, &acs.bindings) {
+    let owner: Owner = match (&caller, &acs.bindings) {
         (Caller::Principal(principal), Some(bindings)) => Some((principal.id.as_str(), bindings)),
         _ => None,
     };
-
-    if let (Some(identity), Some((caller_id, bindings))) = (&request.communication_user_id, owner)
-        && !bindings
-            .owns(caller_id, identity)
-            .await
-            .map_err(|_| unavailable.clone())?
-    {
-        return Err(Problem::Forbidden {
-            detail: "communicationUserId: tokens are issued only for identities you created."
-                .to_string(),
-        });
-    }
-
-    let connection = acs
-        .connection
-        .connection()
-        .await
-        .ok_or(unavailable.clone())?;
-    let issued = match &request.communication_user_id {
-        Some(identity) => {
-            acs.client
-                .issue_token(
-                    &connection,
-                    identity,
-                    &request.scopes,
-                    request.expires_in_minutes,
-                )
-                .await
-        }
-        None => {
-            acs.client
-                .create_identity(&connection, &request.scopes, request.expires_in_minutes)
-                .await
+    match request.action {
+        AcsAction::Token => issue(acs, owner, &request).await,
+        AcsAction::Revoke | AcsAction::Delete => {
+            if invocation.method != Method::POST {
+                return Err(Problem::MethodNotAllowed { allow: "POST" });
+            }
+            manage(acs, owner, &request).await
         }
     }
-    .map_err(|error| match error {
+}
+
+fn unavailable() -> Problem {
+    Problem::AcsUnavailable {
+        retry_after: RETRY_AFTER,
+    }
+}
+
+fn from_acs(error: AcsError) -> Problem {
+    match error {
         AcsError::BadRequest(detail) => Problem::AcsRejected { detail },
         AcsError::NotFound => Problem::UnknownIdentity,
-        AcsError::Denied | AcsError::Unavailable => unavailable.clone(),
-    })?;
+        AcsError::Denied | AcsError::Unavailable => unavailable(),
+    }
+}
 
-    if request.communication_user_id.is_none()
-        && let Some((caller_id, bindings)) = owner
+async fn issue(
+    acs: &AcsService,
+    owner: Owner<'_>,
+    request: &AcsTokenRequest,
+) -> Result<Reply, Problem> {
+    let (identity, reused) = match (&request.communication_user_id, owner) {
+        (Some(identity), Some((caller_id, bindings))) => {
+            if !bindings
+                .owns(caller_id, identity)
+                .await
+                .map_err(|_| unavailable())?
+            {
+                return Err(Problem::Forbidden {
+                    detail:
+                        "communicationUserId: tokens are issued only for identities you created."
+                            .to_string(),
+                });
+            }
+            (Some(identity.clone()), false)
+        }
+        (Some(identity), None) => (Some(identity.clone()), false),
+        // The caller keeps the identity they have, unless they ask for a new one.
+        (None, Some((caller_id, bindings))) if !request.new_identity => (
+            bindings
+                .identity_of(caller_id)
+                .await
+                .map_err(|_| unavailable())?,
+            true,
+        ),
+        (None, _) => (None, false),
+    };
+
+    let connection = acs.connection.connection().await.ok_or_else(unavailable)?;
+    let Some(identity) = identity else {
+        return create(acs, owner, &connection, request).await;
+    };
+    match acs
+        .client
+        .issue_token(
+            &connection,
+            &identity,
+            &request.scopes,
+            request.expires_in_minutes,
+        )
+        .await
     {
+        Ok(issued) => Ok(json_reply(&issued)),
+        // The identity the caller had is gone at ACS (deleted elsewhere): forget it, start anew.
+        Err(AcsError::NotFound) if reused => {
+            if let Some((caller_id, bindings)) = owner {
+                bindings
+                    .forget(caller_id, &identity)
+                    .await
+                    .map_err(|_| unavailable())?;
+            }
+            create(acs, owner, &connection, request).await
+        }
+        Err(error) => Err(from_acs(error)),
+    }
+}
+
+/// A new identity with its first token, bound to the caller.
+async fn create(
+    acs: &AcsService,
+    owner: Owner<'_>,
+    connection: &AcsConnection,
+    request: &AcsTokenRequest,
+) -> Result<Reply, Problem> {
+    let created = acs
+        .client
+        .create_identity(connection, &request.scopes, request.expires_in_minutes)
+        .await
+        .map_err(from_acs)?;
+    if let Some((caller_id, bindings)) = owner {
         // Without the binding the caller could never refresh this identity: fail rather than
         // hand out a token that cannot be renewed.
         bindings
-            .remember(caller_id, &issued.communication_user_id)
+            .remember(caller_id, &created.communication_user_id)
             .await
-            .map_err(|_| unavailable.clone())?;
+            .map_err(|_| unavailable())?;
     }
+    Ok(json_reply(&created))
+}
 
-    let json = serde_json::to_vec(&issued).expect("an ACS token always serializes");
-    Ok(Reply::new(StatusCode::OK, "application/json", json))
+async fn manage(
+    acs: &AcsService,
+    owner: Owner<'_>,
+    request: &AcsTokenRequest,
+) -> Result<Reply, Problem> {
+    let Some((caller_id, bindings)) = owner else {
+        return Err(Problem::Forbidden {
+            detail: "action: revoking or deleting an identity needs a signed-in caller (AUTH_MODE easyauth or entra)."
+                .to_string(),
+        });
+    };
+    let identity = match &request.communication_user_id {
+        Some(identity) => bindings
+            .owns(caller_id, identity)
+            .await
+            .map_err(|_| unavailable())?
+            .then(|| identity.clone()),
+        None => bindings
+            .identity_of(caller_id)
+            .await
+            .map_err(|_| unavailable())?,
+    };
+    // Not the caller's: the same answer as for an identity that does not exist.
+    let identity = identity.ok_or(Problem::UnknownIdentity)?;
+    let connection = acs.connection.connection().await.ok_or_else(unavailable)?;
+    let done = match request.action {
+        AcsAction::Delete => {
+            match acs.client.delete_identity(&connection, &identity).await {
+                // Already gone at ACS: the binding is what is left to remove.
+                Ok(()) | Err(AcsError::NotFound) => {}
+                Err(error) => return Err(from_acs(error)),
+            }
+            bindings
+                .forget(caller_id, &identity)
+                .await
+                .map_err(|_| unavailable())?;
+            "deleted"
+        }
+        _ => {
+            acs.client
+                .revoke_tokens(&connection, &identity)
+                .await
+                .map_err(from_acs)?;
+            "revoked"
+        }
+    };
+    let body = serde_json::json!({ "communicationUserId": identity, "action": done });
+    Ok(Reply::new(
+        StatusCode::OK,
+        "application/json",
+        body.to_string().into_bytes(),
+    ))
+}
+
+fn json_reply(issued: &IssuedToken) -> Reply {
+    let json = serde_json::to_vec(issued).expect("an ACS token always serializes");
+    Reply::new(StatusCode::OK, "application/json", json)
 }

@@ -140,13 +140,27 @@ async fn acs_faults() {
         "ACS's message: {rejected}"
     );
 
-    // Throttling and server errors are retried.
+    // Throttling is retried, for a create too (ACS did not process the request).
+    acs.fail_next(&[AcsFault::Status(429)]);
+    let created = issued(&app.send(PublicRequest::post(PATH)).await);
+    let identity = created["communicationUserId"].as_str().unwrap().to_string();
+
+    // A server error on a create is not: ACS may have created the identity before failing, and
+    // a retry would create a second one.
+    let before = acs.signed_requests();
+    acs.fail_next(&[AcsFault::Status(500)]);
+    assert_problem(&app.send(PublicRequest::post(PATH)).await, 503);
+    assert_eq!(acs.signed_requests(), before + 1, "one create, not retried");
+
+    // Issuing a token for an existing identity is idempotent: server errors are retried.
+    let refresh =
+        || PublicRequest::post(PATH).json(&serde_json::json!({ "communicationUserId": identity }));
     acs.fail_next(&[AcsFault::Status(429), AcsFault::Status(500)]);
-    issued(&app.send(PublicRequest::post(PATH)).await);
+    issued(&app.send(refresh()).await);
 
     // Until they are not: 503 with Retry-After.
     acs.fail_next(&[AcsFault::Status(503); 3]);
-    let unavailable = app.send(PublicRequest::post(PATH)).await;
+    let unavailable = app.send(refresh()).await;
     assert!(
         assert_problem(&unavailable, 503)["type"]
             .as_str()
@@ -155,9 +169,10 @@ async fn acs_faults() {
     );
     assert!(unavailable.header("retry-after").is_some());
 
-    // Slow ACS: cut off by ACS_TIMEOUT_MS on every try.
-    acs.fail_next(&[AcsFault::Delay(Duration::from_secs(30)); 3]);
+    // Slow ACS: cut off by ACS_TIMEOUT_MS on every try (a create is tried once).
+    acs.fail_next(&[AcsFault::Delay(Duration::from_secs(30)); 4]);
     let started = Instant::now();
+    assert_problem(&app.send(refresh()).await, 503);
     assert_problem(&app.send(PublicRequest::post(PATH)).await, 503);
     assert!(
         started.elapsed() < Duration::from_secs(10),
@@ -290,11 +305,14 @@ async fn the_connection_string_can_come_from_key_vault() {
 /// 15 minutes off is refused.
 #[tokio::test]
 async fn the_emulator_refuses_tampered_and_stale_requests() {
-    use fluid_token_service::acs::connection::AcsConnection;
+    use fluid_token_service::acs::connection::{AcsAuth, AcsConnection};
     use fluid_token_service::acs::signing::sign;
 
     let acs = AcsEmulator::start().await;
     let connection = AcsConnection::parse(&acs.connection_string()).unwrap();
+    let AcsAuth::AccessKey(key) = &connection.auth else {
+        panic!("a connection string carries an access key")
+    };
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let path = "/identities?api-version=2023-10-01";
     let body = br#"{"createTokenWithScopes":["voip"],"expiresInMinutes":60}"#;
@@ -302,14 +320,7 @@ async fn the_emulator_refuses_tampered_and_stale_requests() {
                 sent_path: &'static str,
                 date: String,
                 sent_body: &'static [u8]| {
-        let signed = sign(
-            &connection.key,
-            "POST",
-            signed_path,
-            &connection.host,
-            &date,
-            body,
-        );
+        let signed = sign(key, "POST", signed_path, &connection.host, &date, body);
         let request = client
             .post(format!("{}{sent_path}", connection.endpoint))
             .header("x-ms-date", signed.date)
@@ -338,4 +349,205 @@ async fn the_emulator_refuses_tampered_and_stale_requests() {
     );
     assert_eq!(send(path, path, stale, body).await, 401);
     assert_eq!((acs.signed_requests(), acs.refused_signatures()), (1, 3));
+}
+
+/// A signed-in caller keeps one identity: later requests without `communicationUserId` get
+/// tokens for it, `newIdentity=true` makes another; `POST ?action=revoke` revokes its tokens and
+/// `?action=delete` deletes it and its binding — only for its owner (404 for anyone else).
+#[tokio::test]
+async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
+    let azurite = Azurite::start().await;
+    let acs = AcsEmulator::start().await;
+    for (n, protocol) in PROTOCOLS.into_iter().enumerate() {
+        let app = acs_app(
+            protocol,
+            &acs,
+            &[
+                ("AUTH_MODE", "easyauth"),
+                ("AzureWebJobsStorage", azurite.connection_string.as_str()),
+            ],
+        )
+        .await;
+        let (dana, eve) = (format!("oid-dana-{n}"), format!("oid-eve-{n}"));
+        let post =
+            |query: &str, oid: &str| as_user(PublicRequest::post(format!("{PATH}{query}")), oid);
+        let first = issued(&app.send(post("", &dana)).await);
+        let identity = first["communicationUserId"].as_str().unwrap().to_string();
+        let again = issued(&app.send(post("", &dana)).await);
+        assert_eq!(
+            again["communicationUserId"], identity,
+            "{protocol:?}: the same identity"
+        );
+        assert_eq!(
+            again["token"], "acs-user-token-refreshed",
+            "a token issued, not a new identity"
+        );
+
+        // Nobody else can revoke or delete it, nor learn that it exists.
+        let foreign = |action: &str| {
+            as_user(
+                PublicRequest::post(format!("{PATH}?action={action}"))
+                    .json(&json!({ "communicationUserId": identity })),
+                &eve,
+            )
+        };
+        for action in ["revoke", "delete"] {
+            let doc = assert_problem(&app.send(foreign(action)).await, 404);
+            assert!(
+                doc["type"].as_str().unwrap().ends_with("unknown-identity"),
+                "{doc}"
+            );
+            assert_problem(
+                &app.send(post(&format!("?action={action}"), &eve)).await,
+                404,
+            );
+        }
+        assert!(acs.exists(&identity) && acs.revoked().is_empty());
+        // Actions change state: POST only.
+        let get = as_user(PublicRequest::get(format!("{PATH}?action=revoke")), &dana);
+        let refused = app.send(get).await;
+        assert_problem(&refused, 405);
+        assert_eq!(refused.header("allow"), Some("POST"));
+
+        let revoked = app.send(post("?action=revoke", &dana)).await;
+        assert_eq!(revoked.status, 200, "{}", revoked.text());
+        assert_eq!(
+            revoked.json(),
+            json!({ "communicationUserId": identity, "action": "revoked" })
+        );
+        assert_eq!(acs.revoked(), std::slice::from_ref(&identity));
+
+        let deleted = app.send(post("?action=delete", &dana)).await;
+        assert_eq!(
+            deleted.json(),
+            json!({ "communicationUserId": identity, "action": "deleted" })
+        );
+        assert!(!acs.exists(&identity), "deleted at ACS");
+        // The binding went with it: the next request creates a new identity.
+        let fresh = issued(&app.send(post("", &dana)).await);
+        let fresh_id = fresh["communicationUserId"].as_str().unwrap().to_string();
+        assert_ne!(fresh_id, identity);
+        let stale = as_user(
+            PublicRequest::post(PATH).json(&json!({ "communicationUserId": identity })),
+            &dana,
+        );
+        assert_problem(&app.send(stale).await, 403);
+
+        // newIdentity=true: another identity even though the caller has one.
+        let extra = issued(&app.send(post("?newIdentity=true", &dana)).await);
+        assert_ne!(extra["communicationUserId"], fresh_id);
+        acs.clear_revoked();
+    }
+}
+
+/// Without a signed-in caller there is no owner: revoke and delete are refused.
+#[tokio::test]
+async fn revoke_and_delete_need_a_signed_in_caller() {
+    let acs = AcsEmulator::start().await;
+    let app = acs_app(Protocol::Forwarding, &acs, &[]).await;
+    let identity =
+        issued(&app.send(PublicRequest::post(PATH)).await)["communicationUserId"].clone();
+    for action in ["revoke", "delete"] {
+        let request = PublicRequest::post(format!("{PATH}?action={action}"))
+            .json(&json!({ "communicationUserId": identity }));
+        let doc = assert_problem(&app.send(request).await, 403);
+        assert!(
+            doc["detail"].as_str().unwrap().contains("signed-in caller"),
+            "{doc}"
+        );
+    }
+    assert!(acs.revoked().is_empty());
+    assert!(acs.exists(identity.as_str().unwrap()));
+}
+
+/// Keyless: no account key and no ACS access key anywhere in the settings. The bindings live in
+/// an Azurite that takes bearer tokens (HTTPS, OAuth mode) and ACS takes the app identity's token
+/// for Communication Services; both come from the managed identity emulator, each bound to its
+/// resource — a handler asking for the wrong resource would be refused by both.
+#[tokio::test]
+async fn keyless_storage_and_acs_with_the_app_identity() {
+    use crate::support::identity_emulator::{ACS_RESOURCE, STORAGE_RESOURCE};
+    use crate::support::loopback_server::TestCertificate;
+
+    let certificate = TestCertificate::new();
+    let azurite = Azurite::start_with_oauth(&certificate).await;
+    let identity = IdentityEmulator::start().await;
+    let acs = AcsEmulator::start_accepting(Some(identity.token_for(ACS_RESOURCE))).await;
+    let cert_file = certificate.pem_file.path().to_str().unwrap().to_string();
+    for protocol in PROTOCOLS {
+        let app = TestApp::spawn_with(
+            protocol,
+            &[
+                ("AUTH_MODE", "easyauth"),
+                ("ACS_ENDPOINT", acs.endpoint.as_str()),
+                (
+                    "AzureWebJobsStorage__tableServiceUri",
+                    azurite.table_endpoint.as_str(),
+                ),
+                ("IDENTITY_ENDPOINT", identity.endpoint.as_str()),
+                ("IDENTITY_HEADER", identity.header.as_str()),
+                ("SSL_CERT_FILE", cert_file.as_str()),
+                ("ACS_TIMEOUT_MS", "5000"),
+            ],
+        )
+        .await;
+        let before = (acs.bearer_requests(), acs.signed_requests());
+        let created = issued(
+            &app.send(as_user(PublicRequest::post(PATH), "oid-keyless"))
+                .await,
+        );
+        let again = issued(
+            &app.send(as_user(PublicRequest::post(PATH), "oid-keyless"))
+                .await,
+        );
+        assert_eq!(
+            again["communicationUserId"], created["communicationUserId"],
+            "{protocol:?}: the binding was stored and read with bearer tokens"
+        );
+        let bearer = acs.bearer_requests() - before.0;
+        assert!(
+            bearer >= 1 && bearer == acs.signed_requests() - before.1,
+            "every ACS call used the bearer"
+        );
+        let output = app.host.output();
+        for secret in [
+            identity.token_for(ACS_RESOURCE),
+            identity.token_for(STORAGE_RESOURCE),
+            identity.header.clone(),
+        ] {
+            assert!(!output.contains(&secret), "a token is in the output");
+        }
+    }
+    // The same storage refuses what is not a storage token: the handler cannot have passed by
+    // sending none, or the vault's.
+    let client = reqwest::Client::builder()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(&std::fs::read(certificate.pem_file.path()).unwrap())
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    for authorization in [
+        None,
+        Some(format!(
+            "Bearer {}",
+            identity.token_for("https://vault.azure.net")
+        )),
+    ] {
+        let mut request = client
+            .get(format!("{}/Tables", azurite.table_endpoint))
+            .header("x-ms-version", "2019-02-02")
+            .header(
+                "x-ms-date",
+                httpdate::fmt_http_date(std::time::SystemTime::now()),
+            );
+        if let Some(value) = &authorization {
+            request = request.header("authorization", value);
+        }
+        let status = request.send().await.unwrap().status().as_u16();
+        assert!(
+            status == 401 || status == 403,
+            "{authorization:?}: {status}"
+        );
+    }
 }

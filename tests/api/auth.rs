@@ -300,6 +300,7 @@ async fn unreachable_identity_provider(protocol: Protocol) {
         ("ENTRA_AUTHORITY", closed.as_str()),
         ("ENTRA_TENANT_ID", TENANT_ID),
         ("ENTRA_AUDIENCE", AUDIENCE),
+        ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
     ];
     let app = TestApp::spawn_with(protocol, &settings).await;
     let idp = OpenIdEmulator::start().await;
@@ -420,4 +421,59 @@ async fn policy_limits(protocol: Protocol) {
         .await;
     assert_eq!(existing.status, 403);
     assert_eq!(existing.body, missing.body);
+}
+
+/// `ENTRA_ALLOWED_CLIENT_APPS`: only access tokens issued to those client applications (`azp`,
+/// or `appid` in v1.0 tokens); with `ENTRA_REQUIRED_SCOPE` too, both must hold.
+#[tokio::test]
+async fn entra_allowed_client_apps_are_matched_against_azp_or_appid() {
+    let idp = OpenIdEmulator::start().await;
+    for protocol in PROTOCOLS {
+        let apps_only = [
+            ("AUTH_MODE", "entra"),
+            ("ENTRA_AUTHORITY", idp.authority.as_str()),
+            ("ENTRA_TENANT_ID", TENANT_ID),
+            ("ENTRA_AUDIENCE", AUDIENCE),
+            ("ENTRA_ALLOWED_CLIENT_APPS", "spa-client-id, other-app"),
+        ];
+        let app = TestApp::spawn_with(protocol, &apps_only).await;
+        let allowed = idp.token("u1", json!({ "azp": "spa-client-id", "scp": null }));
+        let response = with_bearer(&app, "tenantId=t1", &allowed).await;
+        assert_eq!(response.status, 200, "{protocol:?}: {}", response.text());
+        assert_eq!(verify(&response.text(), KEY).unwrap()["user"]["id"], "u1");
+        let v1 = idp.token("u2", json!({ "appid": "OTHER-APP", "ver": "1.0" }));
+        assert_eq!(
+            with_bearer(&app, "tenantId=t1", &v1).await.status,
+            200,
+            "{protocol:?} appid, any case"
+        );
+        for claims in [
+            json!({ "azp": "client-credentials-app" }),
+            json!({ "azp": null }),
+            json!({ "azp": "spa-client-id-but-longer" }),
+        ] {
+            let token = idp.token("u3", claims.clone());
+            let doc = assert_problem(&with_bearer(&app, "tenantId=t1", &token).await, 403);
+            assert!(
+                doc["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("client application"),
+                "{claims}: {doc}"
+            );
+        }
+
+        let both = entra_app(
+            protocol,
+            &idp,
+            &[("ENTRA_ALLOWED_CLIENT_APPS", "spa-client-id")],
+        )
+        .await;
+        let no_scope = idp.token("u1", json!({ "azp": "spa-client-id", "scp": "User.Read" }));
+        assert_problem(&with_bearer(&both, "tenantId=t1", &no_scope).await, 403);
+        let wrong_app = idp.token("u1", json!({ "azp": "other" }));
+        assert_problem(&with_bearer(&both, "tenantId=t1", &wrong_app).await, 403);
+        let right = idp.token("u1", json!({ "azp": "spa-client-id" }));
+        assert_eq!(with_bearer(&both, "tenantId=t1", &right).await.status, 200);
+    }
 }

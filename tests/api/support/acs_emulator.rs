@@ -1,8 +1,10 @@
-//! The Azure Communication Services Identity API (2023-10-01) on 127.0.0.1, checking the HMAC
-//! signature of every request the way the service does: `x-ms-content-sha256` must hash the
-//! body, `x-ms-date` must be within 15 minutes, and `Authorization` must be
-//! `HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&Signature=…` over
-//! `VERB\npath?query\ndate;host;hash` with the (base64-decoded) access key.
+//! The Azure Communication Services Identity API (2023-10-01) on 127.0.0.1: create, issue a
+//! token, revoke tokens, delete. Every request must be authorized the way the service checks it:
+//! either HMAC — `x-ms-content-sha256` must hash the body, `x-ms-date` must be within 15 minutes,
+//! and `Authorization` must be `HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&
+//! Signature=…` over `VERB\npath?query\ndate;host;hash` with the (base64-decoded) access key —
+//! or, when started with [`AcsEmulator::start_accepting`], a Microsoft Entra bearer token for
+//! the Communication Services resource.
 
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -26,6 +28,12 @@ pub enum AcsFault {
 #[derive(Default)]
 struct State {
     identities: HashSet<String>,
+    /// Identities created so far (deleted ones included), to name new ones.
+    created: usize,
+    /// Identities whose tokens were revoked, in order.
+    revoked: Vec<String>,
+    /// Requests authorized with a bearer token.
+    bearer: usize,
     /// Faults for the next requests, in order; empty: normal answers.
     faults: VecDeque<AcsFault>,
     /// Requests whose signature checked out, and those refused for their signature.
@@ -42,7 +50,13 @@ pub struct AcsEmulator {
 }
 
 impl AcsEmulator {
+    /// Accepts requests signed with the access key.
     pub async fn start() -> AcsEmulator {
+        Self::start_accepting(None).await
+    }
+
+    /// Also accepts `Authorization: Bearer {bearer}` (the app identity's token for ACS).
+    pub async fn start_accepting(bearer: Option<String>) -> AcsEmulator {
         let access_key = STANDARD.encode(format!(
             "acs-access-key-{}-0123456789abcdef",
             std::process::id()
@@ -51,8 +65,8 @@ impl AcsEmulator {
         let handler: Handler = {
             let (state, key) = (Arc::clone(&state), STANDARD.decode(&access_key).unwrap());
             Arc::new(move |request: Received| {
-                let (state, key) = (Arc::clone(&state), key.clone());
-                Box::pin(async move { answer(&state, &key, request).await })
+                let (state, key, bearer) = (Arc::clone(&state), key.clone(), bearer.clone());
+                Box::pin(async move { answer(&state, &key, bearer.as_deref(), request).await })
             })
         };
         let addr = loopback_server::serve(handler, None).await;
@@ -72,8 +86,28 @@ impl AcsEmulator {
         self.state.lock().unwrap().faults.extend(faults);
     }
 
+    /// Requests that were authorized (signature or bearer).
     pub fn signed_requests(&self) -> usize {
         self.state.lock().unwrap().signed
+    }
+
+    /// Requests authorized with the bearer token.
+    pub fn bearer_requests(&self) -> usize {
+        self.state.lock().unwrap().bearer
+    }
+
+    /// Whether `identity` exists (created and not deleted).
+    pub fn exists(&self, identity: &str) -> bool {
+        self.state.lock().unwrap().identities.contains(identity)
+    }
+
+    /// Identities whose tokens were revoked, in order.
+    pub fn revoked(&self) -> Vec<String> {
+        self.state.lock().unwrap().revoked.clone()
+    }
+
+    pub fn clear_revoked(&self) {
+        self.state.lock().unwrap().revoked.clear();
     }
 
     pub fn refused_signatures(&self) -> usize {
@@ -135,14 +169,26 @@ fn signature_ok(key: &[u8], request: &Received) -> bool {
     header("authorization") == expected
 }
 
-async fn answer(state: &Mutex<State>, key: &[u8], request: Received) -> Answer {
-    if !signature_ok(key, &request) {
+async fn answer(
+    state: &Mutex<State>,
+    key: &[u8],
+    bearer: Option<&str>,
+    request: Received,
+) -> Answer {
+    let sent_bearer = request
+        .headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let by_bearer = sent_bearer.is_some() && sent_bearer == bearer;
+    if !by_bearer && !signature_ok(key, &request) {
         state.lock().unwrap().refused += 1;
         return error(401, "Denied", "Denied by the resource provider.");
     }
     let fault = {
         let mut state = state.lock().unwrap();
         state.signed += 1;
+        state.bearer += usize::from(by_bearer);
         state
             .bodies
             .push(serde_json::from_slice(&request.body).unwrap_or(Value::Null));
@@ -186,11 +232,12 @@ async fn answer(state: &Mutex<State>, key: &[u8], request: Received) -> Answer {
     let expires_on = httpdate::fmt_http_date(SystemTime::now()); // only to make it vary
     let expires_on = format!("2026-11-25T{}.1234567+00:00", &expires_on[17..25]);
     let path = request.uri.path().to_string();
-    if path == "/identities" {
+    if path == "/identities" && request.method == hyper::Method::POST {
         let mut state = state.lock().unwrap();
+        state.created += 1;
         let id = format!(
             "8:acs:3c9f0a55-1111-4e2a-9d3b-0123456789ab_{:08}",
-            state.identities.len() + 1
+            state.created
         );
         state.identities.insert(id.clone());
         let token = format!("acs-user-token-for-{}", id.len());
@@ -199,19 +246,40 @@ async fn answer(state: &Mutex<State>, key: &[u8], request: Received) -> Answer {
             &json!({"identity": {"id": id}, "accessToken": {"token": token, "expiresOn": expires_on}}),
         ));
     }
-    if let Some(rest) = path.strip_prefix("/identities/")
-        && let Some(encoded) = rest.strip_suffix("/:issueAccessToken")
-    {
-        let id = percent_encoding::percent_decode_str(encoded)
-            .decode_utf8_lossy()
-            .into_owned();
-        if !state.lock().unwrap().identities.contains(&id) {
-            return error(404, "IdentityNotFound", "Identity not found.");
-        }
-        return Ok(json(
+    let Some(rest) = path.strip_prefix("/identities/") else {
+        return error(404, "NotFound", "Not found.");
+    };
+    let (encoded, operation) = match rest.split_once("/:") {
+        Some((encoded, operation)) => (encoded, Some(operation)),
+        None => (rest, None),
+    };
+    let id = percent_encoding::percent_decode_str(encoded)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut state = state.lock().unwrap();
+    if !state.identities.contains(&id) {
+        return error(404, "IdentityNotFound", "Identity not found.");
+    }
+    match (&request.method, operation) {
+        (&hyper::Method::POST, Some("issueAccessToken")) => Ok(json(
             200,
             &json!({"token": "acs-user-token-refreshed", "expiresOn": expires_on}),
-        ));
+        )),
+        (&hyper::Method::POST, Some("revokeAccessTokens")) => {
+            state.revoked.push(id);
+            Ok(no_content())
+        }
+        (&hyper::Method::DELETE, None) => {
+            state.identities.remove(&id);
+            Ok(no_content())
+        }
+        _ => error(404, "NotFound", "Not found."),
     }
-    error(404, "NotFound", "Not found.")
+}
+
+fn no_content() -> hyper::Response<http_body_util::Full<bytes::Bytes>> {
+    hyper::Response::builder()
+        .status(204)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap()
 }

@@ -1,5 +1,10 @@
 //! Azurite (Microsoft's Azure Storage emulator, from npm) serving Table Storage on 127.0.0.1,
 //! for the ACS identity bindings. Installed by `./tests/run.sh` (`npm ci` in tests/conformance).
+//!
+//! Two ways, as the app meets storage: with the account key (a connection string, plain HTTP), or
+//! over HTTPS with Azurite's OAuth mode (`--oauth basic`), where a request with a bearer token is
+//! accepted only if the token is for Azure Storage (`aud`), from an Entra issuer (`iss`) and
+//! currently valid — and the handler is given no key at all.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -8,17 +13,32 @@ use base64::Engine as _;
 use tokio::process::{Child, Command};
 
 use super::host_emulator::free_port;
+use super::loopback_server::TestCertificate;
 use super::repo_root;
 
+const ACCOUNT: &str = "bindingsacct";
+
 pub struct Azurite {
-    /// The `AzureWebJobsStorage` connection string for this account.
+    /// The `AzureWebJobsStorage` connection string for this account (key-based runs).
     pub connection_string: String,
+    /// The account's table endpoint, `http(s)://127.0.0.1:{port}/{account}`.
+    pub table_endpoint: String,
     _child: Child,
     _dir: tempfile::TempDir,
 }
 
 impl Azurite {
+    /// Plain HTTP, shared-key authentication.
     pub async fn start() -> Azurite {
+        Self::launch(None).await
+    }
+
+    /// HTTPS with `certificate`, and bearer tokens accepted (`--oauth basic`).
+    pub async fn start_with_oauth(certificate: &TestCertificate) -> Azurite {
+        Self::launch(Some(certificate)).await
+    }
+
+    async fn launch(tls: Option<&TestCertificate>) -> Azurite {
         let bin = repo_root().join("tests/conformance/node_modules/.bin/azurite-table");
         assert!(
             bin.exists(),
@@ -26,19 +46,28 @@ impl Azurite {
         );
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let account = "bindingsacct";
         let key = base64::engine::general_purpose::STANDARD
             .encode(format!("azurite-test-key-{}", std::process::id()));
-        let mut child = Command::new(bin)
+        let mut command = Command::new(bin);
+        command
             .args(["--tableHost", "127.0.0.1", "--tablePort", &port.to_string()])
             .args([
                 "--inMemoryPersistence",
                 "--disableTelemetry",
                 "--skipApiVersionCheck",
                 "--silent",
-            ])
+            ]);
+        if let Some(certificate) = tls {
+            command
+                .arg("--cert")
+                .arg(certificate.pem_file.path())
+                .arg("--key")
+                .arg(certificate.key_file.path())
+                .args(["--oauth", "basic"]);
+        }
+        let mut child = command
             .current_dir(dir.path())
-            .env("AZURITE_ACCOUNTS", format!("{account}:{key}"))
+            .env("AZURITE_ACCOUNTS", format!("{ACCOUNT}:{key}"))
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)
@@ -55,10 +84,13 @@ impl Azurite {
             assert!(Instant::now() < deadline, "azurite-table did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let table_endpoint = format!("{scheme}://127.0.0.1:{port}/{ACCOUNT}");
         Azurite {
             connection_string: format!(
-                "DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};TableEndpoint=http://127.0.0.1:{port}/{account};"
+                "DefaultEndpointsProtocol={scheme};AccountName={ACCOUNT};AccountKey={key};TableEndpoint={table_endpoint};"
             ),
+            table_endpoint,
             _child: child,
             _dir: dir,
         }

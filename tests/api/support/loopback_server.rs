@@ -32,6 +32,8 @@ pub type Handler =
 /// certificates as server certificates), written as PEM for `SSL_CERT_FILE`.
 pub struct TestCertificate {
     pub pem_file: tempfile::NamedTempFile,
+    /// The private key (PKCS#8 PEM), for servers started as other processes (Azurite).
+    pub key_file: tempfile::NamedTempFile,
     config: Arc<rustls::ServerConfig>,
 }
 
@@ -44,6 +46,8 @@ impl TestCertificate {
         .expect("certificate");
         let pem_file = tempfile::NamedTempFile::new().unwrap();
         std::fs::write(pem_file.path(), certified.cert.pem()).unwrap();
+        let key_file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(key_file.path(), certified.signing_key.serialize_pem()).unwrap();
         let key =
             rustls::pki_types::PrivateKeyDer::Pkcs8(certified.signing_key.serialize_der().into());
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
@@ -55,6 +59,7 @@ impl TestCertificate {
             .unwrap();
         TestCertificate {
             pem_file,
+            key_file,
             config: Arc::new(config),
         }
     }
