@@ -246,6 +246,33 @@ async fn packaged_app_serves_tokens_under_the_host() {
         ]
     );
 
+    // authLevel: as in the repository by default, or what --auth-level says, in every function.
+    let auth_levels = |root: &std::path::Path| -> Vec<String> {
+        ["TokenFunction", "AcsTokenFunction"]
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(root.join(f).join("function.json")).unwrap();
+                serde_json::from_str::<Value>(&text).unwrap()["bindings"][0]["authLevel"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    assert_eq!(auth_levels(root.path()), ["function", "function"]);
+    for level in ["anonymous", "function"] {
+        let out = tempfile::tempdir().unwrap();
+        let status = Command::new(repo_root().join("deploy/package"))
+            .args(["--no-build", "--auth-level", level, "--out"])
+            .arg(out.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let unpacked = tempfile::tempdir().unwrap();
+        unpack(&out.path().join("app.zip"), unpacked.path());
+        assert_eq!(auth_levels(unpacked.path()), [level, level]);
+    }
+
     // The glibc it needs is at most 2.28 (the oldest Functions Linux images).
     let symbols = Command::new("objdump")
         .arg("-T")
@@ -411,4 +438,32 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
         );
     }
     assert!(names >= 10, "{names} app settings found");
+
+    // azd's wrapper (azure.yaml → deploy/azd) passes only parameters main.bicep declares, uses
+    // every parameter it declares, and gets each from the azd environment.
+    let azure_yaml = std::fs::read_to_string(repo_root().join("azure.yaml")).unwrap();
+    assert!(azure_yaml.contains("path: deploy/azd") && azure_yaml.contains("module: main"));
+    let wrapper = std::fs::read_to_string(repo_root().join("deploy/azd/main.bicep")).unwrap();
+    let module = &wrapper[wrapper.find("params: {").unwrap()..];
+    let module = &module[..module.find("\n  }").unwrap()];
+    for line in module.lines().skip(1) {
+        let name = line.trim().split(':').next().unwrap();
+        assert!(
+            params.iter().any(|p| p == name),
+            "deploy/azd passes {name}, which main.bicep does not declare"
+        );
+    }
+    let azd_parameters =
+        std::fs::read_to_string(repo_root().join("deploy/azd/main.parameters.json")).unwrap();
+    for line in wrapper.lines().filter_map(|l| l.strip_prefix("param ")) {
+        let name = line.split_whitespace().next().unwrap();
+        assert!(
+            wrapper.matches(name).count() >= 2,
+            "deploy/azd declares {name} but never uses it"
+        );
+        assert!(
+            azd_parameters.contains(&format!("\"{name}\"")),
+            "deploy/azd/main.parameters.json does not set {name}"
+        );
+    }
 }

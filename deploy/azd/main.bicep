@@ -1,0 +1,53 @@
+// The entry point of `azd up` (azure.yaml: infra.path deploy/azd): deploy/main.bicep with its
+// parameters taken from the azd environment — `azd env set AUTH_MODE entra`,
+// `azd env set ENTRA_CLIENT_ID <id>`, `azd env set ALLOWED_ORIGINS https://app.contoso.com`, …
+// (see main.parameters.json). Lists are comma-separated strings here, as environment values are.
+
+@description('The azd environment name; the resource names are derived from it.')
+@minLength(3)
+param environmentName string
+
+param location string = resourceGroup().location
+
+@allowed(['easyauth', 'entra', 'none'])
+param authMode string = 'easyauth'
+
+param entraClientId string = ''
+
+param entraRequiredScope string = ''
+
+@description('Comma-separated client application ids.')
+param allowedClientApplications string = ''
+
+@description('Comma-separated browser origins.')
+param allowedOrigins string = ''
+
+param vaultNameSuffix string = ''
+
+param acsResourceName string = ''
+
+var list = {
+  origins: empty(allowedOrigins) ? [] : map(split(allowedOrigins, ','), o => trim(o))
+  clients: empty(allowedClientApplications) ? [] : map(split(allowedClientApplications, ','), c => trim(c))
+}
+
+module service '../main.bicep' = {
+  name: 'fluid-token-service'
+  params: {
+    namePrefix: take(toLower(replace(environmentName, '-', '')), 11)
+    location: location
+    authMode: authMode
+    entraClientId: entraClientId
+    entraRequiredScope: entraRequiredScope
+    allowedClientApplications: list.clients
+    allowedOrigins: list.origins
+    vaultNameSuffix: vaultNameSuffix
+    acsResourceName: acsResourceName
+  }
+}
+
+// azd keeps outputs as environment values: the postprovision hook deploys the package with them.
+output AZURE_FUNCTION_APP_NAME string = service.outputs.functionAppName
+output AZURE_KEY_VAULT_NAME string = service.outputs.keyVaultName
+output FUNCTION_URL string = service.outputs.functionUrl
+output AUTH_MODE string = authMode
