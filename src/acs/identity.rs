@@ -1,5 +1,5 @@
-//! The ACS Identity REST API (`2023-10-01`, the newest stable version; it has everything used
-//! here): create an identity with a token, issue a token for an existing identity, revoke an
+//! The ACS Identity REST API (`2026-09-23`, the newest stable version in azure-rest-api-specs;
+//! the operations used here have kept their shapes since 2022): create an identity with a token, issue a token for an existing identity, revoke an
 //! identity's tokens, delete an identity. Every request is authorized with the access key (HMAC,
 //! see [`crate::acs::signing`]) or a Microsoft Entra token of the app's identity, every call has
 //! a timeout, and transient failures are retried with backoff — except where a retry could
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::acs::connection::{AcsAuth, AcsConnection};
 use crate::acs::signing;
 
-const API_VERSION: &str = "2023-10-01";
+const API_VERSION: &str = "2026-09-23";
 /// Tries per call: the first and two retries (after 200 ms and 400 ms, or the service's
 /// `Retry-After` up to 2 s).
 const ATTEMPTS: u32 = 3;
@@ -126,7 +126,7 @@ impl IdentityClient {
             "/identities/{}/:revokeAccessTokens?api-version={API_VERSION}",
             encoded(identity)
         );
-        let operation = Operation::post(path, &serde_json::json!({}));
+        let operation = Operation::without_body(reqwest::Method::POST, path);
         self.call(acs, operation, Retries::Any).await.map(drop)
     }
 
@@ -140,11 +140,7 @@ impl IdentityClient {
             "/identities/{}?api-version={API_VERSION}",
             encoded(identity)
         );
-        let operation = Operation {
-            method: reqwest::Method::DELETE,
-            path_and_query: path,
-            body: Vec::new(),
-        };
+        let operation = Operation::without_body(reqwest::Method::DELETE, path);
         self.call(acs, operation, Retries::Any).await.map(drop)
     }
 
@@ -275,6 +271,14 @@ struct Operation {
 }
 
 impl Operation {
+    fn without_body(method: reqwest::Method, path_and_query: String) -> Self {
+        Operation {
+            method,
+            path_and_query,
+            body: Vec::new(),
+        }
+    }
+
     fn post(path_and_query: String, body: &serde_json::Value) -> Self {
         Operation {
             method: reqwest::Method::POST,

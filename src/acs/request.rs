@@ -8,7 +8,7 @@ use crate::invocation::QueryParams;
 use crate::problem::Problem;
 use crate::request::{Params, Raw, parse_body};
 
-/// The scopes ACS user access tokens can carry (Identity API 2023-10-01).
+/// The scopes ACS user access tokens can carry (Identity API 2026-09-23).
 pub const SCOPES: [&str; 5] = [
     "chat",
     "voip",

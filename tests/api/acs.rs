@@ -314,7 +314,7 @@ async fn the_emulator_refuses_tampered_and_stale_requests() {
         panic!("a connection string carries an access key")
     };
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let path = "/identities?api-version=2023-10-01";
+    let path = "/identities?api-version=2026-09-23";
     let body = br#"{"createTokenWithScopes":["voip"],"expiresInMinutes":60}"#;
     let send = |signed_path: &'static str,
                 sent_path: &'static str,
@@ -344,7 +344,7 @@ async fn the_emulator_refuses_tampered_and_stale_requests() {
         401
     );
     assert_eq!(
-        send(path, "/identities?api-version=2023-10-01&x=1", now, body).await,
+        send(path, "/identities?api-version=2026-09-23&x=1", now, body).await,
         401
     );
     assert_eq!(send(path, path, stale, body).await, 401);

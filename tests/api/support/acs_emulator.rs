@@ -1,4 +1,4 @@
-//! The Azure Communication Services Identity API (2023-10-01) on 127.0.0.1: create, issue a
+//! The Azure Communication Services Identity API (2026-09-23) on 127.0.0.1: create, issue a
 //! token, revoke tokens, delete. Every request must be authorized the way the service checks it:
 //! either HMAC — `x-ms-content-sha256` must hash the body, `x-ms-date` must be within 15 minutes,
 //! and `Authorization` must be `HMAC-SHA256 SignedHeaders=x-ms-date;host;x-ms-content-sha256&
@@ -221,12 +221,12 @@ async fn answer(
         .iter()
         .find(|(n, _)| n == "api-version")
         .map(|(_, v)| v.as_str())
-        != Some("2023-10-01")
+        != Some("2026-09-23")
     {
         return error(
             400,
             "InvalidApiVersion",
-            "api-version 2023-10-01 is required",
+            "api-version 2026-09-23 is required",
         );
     }
     let expires_on = httpdate::fmt_http_date(SystemTime::now()); // only to make it vary
