@@ -207,7 +207,18 @@ impl Config {
 
         let auth_mode = match setting("AUTH_MODE").as_deref().map(str::trim) {
             Some("none") => AuthMode::None,
-            Some("easyauth") => AuthMode::EasyAuth,
+            Some("easyauth") => {
+                // The principal headers are proof only when App Service Authentication put them
+                // there: with it off, anyone holding the function key could send a victim's.
+                let enabled = setting("WEBSITE_AUTH_ENABLED")
+                    .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+                if !enabled {
+                    return Err(error(
+                        "AUTH_MODE=easyauth needs App Service Authentication turned on (the platform then sets WEBSITE_AUTH_ENABLED=True): without it the X-MS-CLIENT-PRINCIPAL headers can be forged by any caller. Turn it on (Function App → Authentication, or deploy/main.bicep with authMode easyauth), or use AUTH_MODE=entra",
+                    ));
+                }
+                AuthMode::EasyAuth
+            }
             Some("entra") => AuthMode::Entra(entra_settings(&setting)?),
             Some("") | None => {
                 return Err(error(
@@ -260,6 +271,16 @@ impl Config {
             max_lifetime,
             allow_caller_user_name: flag(&setting, "ALLOW_CALLER_USER_NAME", false)?,
         };
+
+        if launch == Launch::Standalone
+            && auth_mode == AuthMode::None
+            && matches!(keys, KeySettings::Vault { .. })
+            && local.cors.as_ref().is_some_and(Cors::allows_any_origin)
+        {
+            return Err(error(
+                "a standalone run with AUTH_MODE=none and KEY_VAULT_URL must not allow every origin (Host.CORS \"*\"): any web page you visit could get tokens signed with the real keys. Name the origins of your app in Host.CORS",
+            ));
+        }
 
         Ok(Config {
             launch,
@@ -876,11 +897,76 @@ mod tests {
         let e = config(&[("AUTH_MODE", "open")], None, None).unwrap_err();
         assert!(e.to_string().contains("not one of"), "{e}");
         assert_eq!(
-            config(&[("AUTH_MODE", "easyauth")], None, None)
-                .unwrap()
-                .auth_mode,
+            config(
+                &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")],
+                None,
+                None
+            )
+            .unwrap()
+            .auth_mode,
             AuthMode::EasyAuth
         );
+    }
+
+    #[test]
+    fn easyauth_needs_app_service_authentication_on() {
+        for off in [None, Some("False"), Some(""), Some("1")] {
+            let mut vars = vec![("AUTH_MODE", "easyauth")];
+            if let Some(value) = off {
+                vars.push(("WEBSITE_AUTH_ENABLED", value));
+            }
+            let e = config(&vars, None, None).unwrap_err().to_string();
+            assert!(
+                e.contains("WEBSITE_AUTH_ENABLED=True") && e.contains("Authentication"),
+                "{off:?}: {e}"
+            );
+        }
+        for on in ["True", "true", " TRUE "] {
+            assert!(
+                config(
+                    &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", on)],
+                    None,
+                    None
+                )
+                .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn standalone_with_real_keys_and_no_auth_names_its_origins() {
+        let vault = [
+            ("KEY_VAULT_URL", "https://kv.vault.azure.net"),
+            ("AZURE_CREDENTIAL", "developer-tools"),
+        ];
+        let run = |vars: &[(&str, &str)], cors: &str| {
+            let local = format!(r#"{{"Host":{{"CORS":"{cors}"}}}}"#);
+            config(vars, None, Some(&local))
+        };
+        let mut none_vault = vec![("AUTH_MODE", "none")];
+        none_vault.extend_from_slice(&vault);
+        let e = run(&none_vault, "*").unwrap_err().to_string();
+        assert!(
+            e.contains("Host.CORS") && e.contains("AUTH_MODE=none"),
+            "{e}"
+        );
+        assert!(run(&none_vault, "http://localhost:3000").is_ok());
+        assert!(
+            run(&[("AUTH_MODE", "none")], "*").is_ok(),
+            "the development key is harmless"
+        );
+        let mut entra_vault = vec![
+            ("AUTH_MODE", "entra"),
+            ("ENTRA_TENANT_ID", "t"),
+            ("ENTRA_AUDIENCE", "a"),
+            ("ENTRA_REQUIRED_SCOPE", "s"),
+        ];
+        entra_vault.extend_from_slice(&vault);
+        assert!(run(&entra_vault, "*").is_ok(), "callers authenticate");
+        // Under the Functions host CORS is the host's business.
+        let mut hosted = none_vault.clone();
+        hosted.push(("FUNCTIONS_CUSTOMHANDLER_PORT", "0"));
+        assert!(run(&hosted, "*").is_ok());
     }
 
     #[test]

@@ -51,6 +51,11 @@ impl Cors {
         })
     }
 
+    /// Whether every origin is allowed (`Host.CORS` `*`).
+    pub fn allows_any_origin(&self) -> bool {
+        self.origins == AllowedOrigins::Any
+    }
+
     /// The request's `Origin`, if CORS allows it.
     pub fn allowed_origin(&self, headers: &HeaderMap) -> Option<HeaderValue> {
         let origin = headers.get(ORIGIN)?;

@@ -29,10 +29,10 @@ use warp::filters::path::FullPath;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use warp::reply::Response;
 
-use crate::cors::Cors;
 use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
 use crate::problem::Problem;
 use crate::routes::{AppState, Function};
+use crate::standalone::{self, Standalone};
 
 /// An envelope carries the client's body JSON-escaped (up to 6 bytes per byte) or base64'd, plus
 /// headers; this bounds what we read before the body itself is checked against [`MAX_BODY_BYTES`].
@@ -51,16 +51,16 @@ pub struct Routing {
     pub forwarding: bool,
 }
 
-/// The whole HTTP surface of the handler as one warp filter. `cors` is for standalone runs only
-/// (under the Functions host, the host applies CORS).
+/// The whole HTTP surface of the handler as one warp filter. `standalone` is for runs without
+/// the Functions host (which otherwise applies CORS and decides which requests reach us).
 pub fn handler(
     state: Arc<AppState>,
     routing: Routing,
-    cors: Option<Cors>,
+    standalone: Option<Standalone>,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let routing = Arc::new(routing);
-    // Shared only when set: under the Functions host (no CORS) a request pays nothing for it.
-    let cors = cors.map(Arc::new);
+    // Shared only when set: under the Functions host a request pays nothing for it.
+    let standalone = standalone.map(Arc::new);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
@@ -71,9 +71,12 @@ pub fn handler(
             move |method, path: FullPath, query: String, headers, body| {
                 let state = Arc::clone(&state);
                 let routing = Arc::clone(&routing);
-                let cors = cors.clone();
+                let standalone = standalone.clone();
                 async move {
-                    let cors = cors.as_deref();
+                    if standalone.is_some() && !standalone::is_local_host(&headers) {
+                        return into_response(Problem::ForeignHost.to_reply());
+                    }
+                    let cors = standalone.as_deref().and_then(|s| s.cors.as_ref());
                     if let Some(preflight) = cors.and_then(|c| c.preflight(&method, &headers)) {
                         return preflight;
                     }

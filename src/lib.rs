@@ -12,6 +12,7 @@
 //! signs; [`problem`] renders errors.
 
 pub mod acs;
+pub mod audit;
 pub mod azure_credential;
 pub mod caller;
 pub mod config;
@@ -27,6 +28,7 @@ pub mod problem;
 pub mod request;
 pub mod routes;
 pub mod secret;
+pub mod standalone;
 pub mod startup;
 pub mod telemetry;
 pub mod token;

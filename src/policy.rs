@@ -133,6 +133,7 @@ mod tests {
         Caller::Principal(Principal {
             id: "oid-ann".into(),
             name: Some("Ann".into()),
+            client_app: None,
         })
     }
 
@@ -186,6 +187,7 @@ mod tests {
         let nameless = Caller::Principal(Principal {
             id: "oid-x".into(),
             name: None,
+            client_app: None,
         });
         assert_eq!(
             policy

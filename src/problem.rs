@@ -52,6 +52,8 @@ pub enum Problem {
     AcsUnavailable { retry_after: Duration },
     /// The Functions host sent an invocation this handler cannot read.
     MalformedInvocation { detail: String },
+    /// A standalone run was asked for a host name other than this machine's (DNS rebinding).
+    ForeignHost,
     /// A fault inside this service; details go to the log, never to the caller.
     Internal,
 }
@@ -82,6 +84,7 @@ impl Problem {
             Problem::KeyStoreUnavailable { .. }
             | Problem::IdentityProviderUnavailable { .. }
             | Problem::AcsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::ForeignHost => StatusCode::MISDIRECTED_REQUEST,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,6 +116,7 @@ impl Problem {
             Problem::MalformedInvocation { .. } => {
                 ("malformed-invocation", "Malformed host invocation")
             }
+            Problem::ForeignHost => ("foreign-host", "Misdirected request"),
             Problem::Internal => ("internal", "Internal error"),
         }
     }
@@ -152,6 +156,7 @@ impl Problem {
             Problem::AcsUnavailable { .. } => {
                 "Azure Communication Services cannot be used right now; retry later.".to_string()
             }
+            Problem::ForeignHost => "This development server answers only requests for localhost, 127.0.0.1 or [::1] (the Host header); other names can be DNS-rebinding attacks.".to_string(),
             Problem::Internal => "The request could not be completed.".to_string(),
         }
     }

@@ -18,13 +18,13 @@ use crate::caller::entra::EntraValidator;
 use crate::config::{
     AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch, StorageSetting,
 };
-use crate::cors::Cors;
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
 use crate::keys::cache::CachedKeys;
 use crate::keys::local::LocalKeys;
 use crate::keys::vault::{VaultKeys, VaultSecrets};
 use crate::routes::AppState;
+use crate::standalone::Standalone;
 
 /// How long in-flight requests may take to finish after a shutdown signal. The host waits a
 /// few seconds before killing the process anyway; a token request takes microseconds.
@@ -34,7 +34,8 @@ pub struct Application {
     listener: TcpListener,
     state: Arc<AppState>,
     routing: Routing,
-    cors: Option<Cors>,
+    /// Set for runs without the Functions host.
+    standalone: Option<Standalone>,
 }
 
 impl Application {
@@ -77,7 +78,8 @@ impl Application {
                 route_prefix: config.route_prefix,
                 forwarding: config.forwarding,
             },
-            cors: config.cors,
+            standalone: (config.launch == Launch::Standalone)
+                .then_some(Standalone { cors: config.cors }),
         })
     }
 
@@ -90,7 +92,7 @@ impl Application {
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) {
         let signalled = Arc::new(Notify::new());
         let notify = Arc::clone(&signalled);
-        let server = warp::serve(host::handler(self.state, self.routing, self.cors))
+        let server = warp::serve(host::handler(self.state, self.routing, self.standalone))
             .incoming(self.listener)
             .graceful(async move {
                 shutdown.await;

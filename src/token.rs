@@ -58,6 +58,8 @@ pub struct SignedToken {
     pub jwt: String,
     pub issued_at: u64,
     pub expires_at: u64,
+    /// The token's `jti`, for the audit log.
+    pub jti: Uuid,
 }
 
 /// Signs `grant` now, with a fresh random `jti`.
@@ -86,6 +88,7 @@ pub fn encode(grant: &Grant, key: &TenantKey, issued_at: u64, jti: Uuid) -> Sign
         jwt,
         issued_at,
         expires_at,
+        jti,
     }
 }
 

@@ -114,7 +114,12 @@ pub fn principal(headers: &HeaderMap) -> Result<Principal, Problem> {
             .or_else(|| p.user_details.clone()),
         None => header_name,
     };
-    Ok(Principal { id, name })
+    let client_app = decoded.as_ref().and_then(|p| p.claim(&["azp", "appid"]));
+    Ok(Principal {
+        id,
+        name,
+        client_app,
+    })
 }
 
 fn decode(encoded: &str) -> Option<ClientPrincipal> {
@@ -174,7 +179,8 @@ mod tests {
             p,
             Principal {
                 id: "oid-1".into(),
-                name: Some("Ann Smith".into())
+                name: Some("Ann Smith".into()),
+                client_app: None,
             }
         );
     }
@@ -189,7 +195,8 @@ mod tests {
             p,
             Principal {
                 id: "g-1".into(),
-                name: Some("g@x".into())
+                name: Some("g@x".into()),
+                client_app: None,
             }
         );
 
@@ -202,7 +209,8 @@ mod tests {
             p,
             Principal {
                 id: "only-id".into(),
-                name: Some("Only".into())
+                name: Some("Only".into()),
+                client_app: None,
             }
         );
 
@@ -214,7 +222,8 @@ mod tests {
             p,
             Principal {
                 id: "swa-1".into(),
-                name: Some("octo".into())
+                name: Some("octo".into()),
+                client_app: None,
             }
         );
     }

@@ -205,9 +205,10 @@ impl EntraValidator {
                 )));
             }
         }
+        let client_app = claims.azp.clone().or(claims.appid.clone());
         let allowed = &self.settings.allowed_client_apps;
         if !allowed.is_empty() {
-            let client = claims.azp.as_deref().or(claims.appid.as_deref());
+            let client = client_app.as_deref();
             if !client.is_some_and(|client| allowed.iter().any(|a| a.eq_ignore_ascii_case(client)))
             {
                 return Err(Rejection::Forbidden(
@@ -224,6 +225,7 @@ impl EntraValidator {
         Ok(Principal {
             id,
             name: claims.name.or(claims.preferred_username),
+            client_app,
         })
     }
 

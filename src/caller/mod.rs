@@ -26,11 +26,31 @@ pub enum Caller {
     Principal(Principal),
 }
 
-/// An authenticated identity: the object id (falling back to the subject) and a display name.
+/// An authenticated identity: the object id (falling back to the subject), a display name, and
+/// the client application the caller signed in through, when known (for the audit log).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub id: String,
     pub name: Option<String>,
+    pub client_app: Option<String>,
+}
+
+impl Caller {
+    /// The client application id of a signed-in caller, when known.
+    pub fn client_app(&self) -> Option<&str> {
+        match self {
+            Caller::Principal(principal) => principal.client_app.as_deref(),
+            Caller::Anonymous => None,
+        }
+    }
+
+    /// The signed-in caller's id.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Caller::Principal(principal) => Some(&principal.id),
+            Caller::Anonymous => None,
+        }
+    }
 }
 
 /// How callers are authenticated.
@@ -41,6 +61,15 @@ pub enum Authenticator {
 }
 
 impl Authenticator {
+    /// The `AUTH_MODE` this authenticator implements.
+    pub fn mode(&self) -> &'static str {
+        match self {
+            Authenticator::None => "none",
+            Authenticator::EasyAuth => "easyauth",
+            Authenticator::Entra(_) => "entra",
+        }
+    }
+
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
         match self {
             Authenticator::None => Ok(Caller::Anonymous),

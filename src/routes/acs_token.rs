@@ -20,6 +20,7 @@ use crate::acs::bindings::TableBindings;
 use crate::acs::connection::AcsConnection;
 use crate::acs::identity::{AcsError, IssuedToken};
 use crate::acs::request::{AcsAction, AcsTokenRequest};
+use crate::audit;
 use crate::caller::Caller;
 use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
@@ -46,12 +47,24 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
         _ => None,
     };
     match request.action {
-        AcsAction::Token => issue(acs, owner, &request).await,
+        AcsAction::Token => {
+            let issued = issue(acs, owner, &request).await?;
+            audit::acs_token(&issued, &request.scopes, caller.id(), state.auth.mode());
+            let json = serde_json::to_vec(&issued).expect("an ACS token always serializes");
+            Ok(Reply::new(StatusCode::OK, "application/json", json))
+        }
         AcsAction::Revoke | AcsAction::Delete => {
             if invocation.method != Method::POST {
                 return Err(Problem::MethodNotAllowed { allow: "POST" });
             }
-            manage(acs, owner, &request).await
+            let (identity, done) = manage(acs, owner, &request).await?;
+            audit::acs_identity(done, &identity, caller.id().unwrap_or_default());
+            let body = serde_json::json!({ "communicationUserId": identity, "action": done });
+            Ok(Reply::new(
+                StatusCode::OK,
+                "application/json",
+                body.to_string().into_bytes(),
+            ))
         }
     }
 }
@@ -74,7 +87,7 @@ async fn issue(
     acs: &AcsService,
     owner: Owner<'_>,
     request: &AcsTokenRequest,
-) -> Result<Reply, Problem> {
+) -> Result<IssuedToken, Problem> {
     let (identity, reused) = match (&request.communication_user_id, owner) {
         (Some(identity), Some((caller_id, bindings))) => {
             if !bindings
@@ -116,7 +129,7 @@ async fn issue(
         )
         .await
     {
-        Ok(issued) => Ok(json_reply(&issued)),
+        Ok(issued) => Ok(issued),
         // The identity the caller had is gone at ACS (deleted elsewhere): forget it, start anew.
         Err(AcsError::NotFound) if reused => {
             if let Some((caller_id, bindings)) = owner {
@@ -137,7 +150,7 @@ async fn create(
     owner: Owner<'_>,
     connection: &AcsConnection,
     request: &AcsTokenRequest,
-) -> Result<Reply, Problem> {
+) -> Result<IssuedToken, Problem> {
     let created = acs
         .client
         .create_identity(connection, &request.scopes, request.expires_in_minutes)
@@ -151,14 +164,15 @@ async fn create(
             .await
             .map_err(|_| unavailable())?;
     }
-    Ok(json_reply(&created))
+    Ok(created)
 }
 
+/// Revokes or deletes the caller's identity; which identity, and what was done.
 async fn manage(
     acs: &AcsService,
     owner: Owner<'_>,
     request: &AcsTokenRequest,
-) -> Result<Reply, Problem> {
+) -> Result<(String, &'static str), Problem> {
     let Some((caller_id, bindings)) = owner else {
         return Err(Problem::Forbidden {
             detail: "action: revoking or deleting an identity needs a signed-in caller (AUTH_MODE easyauth or entra)."
@@ -200,15 +214,5 @@ async fn manage(
             "revoked"
         }
     };
-    let body = serde_json::json!({ "communicationUserId": identity, "action": done });
-    Ok(Reply::new(
-        StatusCode::OK,
-        "application/json",
-        body.to_string().into_bytes(),
-    ))
-}
-
-fn json_reply(issued: &IssuedToken) -> Reply {
-    let json = serde_json::to_vec(issued).expect("an ACS token always serializes");
-    Reply::new(StatusCode::OK, "application/json", json)
+    Ok((identity, done))
 }

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode, header};
 
+use crate::audit;
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::KeyError;
 use crate::problem::Problem;
@@ -38,6 +39,7 @@ async fn issue(
     )?;
     log.tenant_id = Some(request.tenant_id.as_str().to_owned());
 
+    let client_app = caller.client_app().map(str::to_owned);
     let grant = state.policy.grant(caller, request)?;
     let key = state
         .keys
@@ -50,6 +52,7 @@ async fn issue(
             KeyError::Unavailable { retry_after } => Problem::KeyStoreUnavailable { retry_after },
         })?;
     let token = token::issue(&grant, &key);
+    audit::fluid_token(&grant, &token, state.auth.mode(), client_app.as_deref());
 
     Ok(if prefers_json(&invocation.headers) {
         let body = TokenJson::new(&grant, &token);

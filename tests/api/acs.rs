@@ -236,6 +236,7 @@ async fn callers_refresh_only_identities_they_created() {
             &acs,
             &[
                 ("AUTH_MODE", "easyauth"),
+                ("WEBSITE_AUTH_ENABLED", "True"),
                 ("AzureWebJobsStorage", azurite.connection_string.as_str()),
             ],
         )
@@ -364,6 +365,7 @@ async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
             &acs,
             &[
                 ("AUTH_MODE", "easyauth"),
+                ("WEBSITE_AUTH_ENABLED", "True"),
                 ("AzureWebJobsStorage", azurite.connection_string.as_str()),
             ],
         )
@@ -437,6 +439,39 @@ async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
         let extra = issued(&app.send(post("?newIdentity=true", &dana)).await);
         assert_ne!(extra["communicationUserId"], fresh_id);
         acs.clear_revoked();
+
+        // The audit trail: every token and every change, with the caller, never a token.
+        let extra_id = extra["communicationUserId"].as_str().unwrap();
+        let output = app.host.wait_for_output(extra_id).await;
+        let audit = |kind: &str| -> Vec<Value> {
+            output
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .filter(|l| l["audit"] == kind)
+                .collect()
+        };
+        let tokens = audit("acs-token");
+        assert_eq!(tokens.len(), 4, "{output}");
+        assert!(tokens.iter().all(|t| t["caller"] == dana.as_str()
+            && t["auth_mode"] == "easyauth"
+            && t["scopes"] == "voip"));
+        assert_eq!(tokens[3]["communication_user_id"], extra_id);
+        assert_eq!(tokens[3]["expires_on"], extra["expiresOn"]);
+        let changes: Vec<(Value, Value)> = audit("acs-identity")
+            .into_iter()
+            .map(|c| (c["action"].clone(), c["communication_user_id"].clone()))
+            .collect();
+        assert_eq!(
+            changes,
+            [
+                (json!("revoked"), json!(identity)),
+                (json!("deleted"), json!(identity))
+            ]
+        );
+        assert!(
+            !output.contains("acs-user-token"),
+            "no ACS token in the log"
+        );
     }
 }
 
@@ -479,6 +514,7 @@ async fn keyless_storage_and_acs_with_the_app_identity() {
             protocol,
             &[
                 ("AUTH_MODE", "easyauth"),
+                ("WEBSITE_AUTH_ENABLED", "True"),
                 ("ACS_ENDPOINT", acs.endpoint.as_str()),
                 (
                     "AzureWebJobsStorage__tableServiceUri",

@@ -343,7 +343,11 @@ async fn easy_auth_principals() {
         {"typ": "preferred_username", "val": "ann@contoso.example"}
     ]));
     for protocol in PROTOCOLS {
-        let app = TestApp::spawn_with(protocol, &[("AUTH_MODE", "easyauth")]).await;
+        let app = TestApp::spawn_with(
+            protocol,
+            &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")],
+        )
+        .await;
         let ok = app
             .send(easyauth_request("tenantId=t1&userName=Mallory", &ann))
             .await;
@@ -383,6 +387,7 @@ async fn policy_limits(protocol: Protocol) {
         protocol,
         &[
             ("AUTH_MODE", "easyauth"),
+            ("WEBSITE_AUTH_ENABLED", "True"),
             ("ALLOWED_TENANTS", "t1"),
             ("ALLOWED_SCOPES", "doc:read,doc:write"),
             ("ALLOW_CALLER_USER_NAME", "true"),
@@ -475,5 +480,48 @@ async fn entra_allowed_client_apps_are_matched_against_azp_or_appid() {
         assert_problem(&with_bearer(&both, "tenantId=t1", &wrong_app).await, 403);
         let right = idp.token("u1", json!({ "azp": "spa-client-id" }));
         assert_eq!(with_bearer(&both, "tenantId=t1", &right).await.status, 200);
+    }
+}
+
+/// Every issued token leaves one audit line: who got which token (by `jti`) for what, through
+/// which client app — never the token or its signature.
+#[tokio::test]
+async fn every_token_leaves_an_audit_line_without_the_token() {
+    let idp = OpenIdEmulator::start().await;
+    for protocol in PROTOCOLS {
+        let app = entra_app(protocol, &idp, &[]).await;
+        let bearer = idp.token("oid-audit", json!({ "azp": "spa-app-id" }));
+        let response = with_bearer(
+            &app,
+            "tenantId=t1&documentId=doc-9&scopes=doc:read",
+            &bearer,
+        )
+        .await;
+        assert_eq!(response.status, 200);
+        let jwt = response.text();
+        let claims = verify(&jwt, KEY).unwrap();
+        let jti = claims["jti"].as_str().unwrap();
+        let output = app.host.wait_for_output(jti).await;
+        let audit: Vec<Value> = output
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["audit"] == "fluid-token")
+            .collect();
+        assert_eq!(audit.len(), 1, "{output}");
+        let line = &audit[0];
+        assert_eq!(line["message"], "token issued");
+        assert_eq!(line["jti"], jti);
+        assert_eq!(line["tenant_id"], "t1");
+        assert_eq!(line["document_id"], "doc-9");
+        assert_eq!(line["user_id"], "oid-audit");
+        assert_eq!(line["scopes"], "doc:read");
+        assert_eq!(line["expires_at"], claims["exp"]);
+        assert_eq!(line["auth_mode"], "entra");
+        assert_eq!(line["client_app"], "spa-app-id");
+        let signature = jwt.rsplit('.').next().unwrap();
+        assert!(
+            !output.contains(signature) && !output.contains(&bearer),
+            "no token in the log"
+        );
     }
 }

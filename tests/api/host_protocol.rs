@@ -516,3 +516,72 @@ async fn bad_configuration_stops_startup_with_one_clear_line() {
         assert!(!stderr.contains("panicked") && !stderr.contains("leaky-secret-value"));
     }
 }
+
+/// DNS rebinding: a page on evil.example that resolves its name to 127.0.0.1 reaches a standalone
+/// run as a same-origin request, but its `Host` still names evil.example. Standalone runs answer
+/// only Host localhost, 127.0.0.1 or [::1]; under the Functions host nothing changes.
+#[tokio::test]
+async fn standalone_runs_answer_only_requests_for_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let settings = json!({
+        "Values": {"AUTH_MODE": "none", "TENANT_KEYS": r#"{"t1":"k"}"#},
+        "Host": {"LocalHttpPort": port, "CORS": "*"}
+    });
+    std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
+    let _child = start_standalone(dir.path(), &[], port).await;
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=t1&userId=u");
+    for host in [
+        "localhost",
+        &format!("localhost:{port}"),
+        &format!("127.0.0.1:{port}"),
+        &format!("[::1]:{port}"),
+    ] {
+        let response = client.get(&url).header("Host", host).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{host}");
+        verify(&response.text().await.unwrap(), "k").unwrap();
+    }
+    for host in [
+        format!("evil.example:{port}"),
+        "localhost.evil.example".to_string(),
+        "127.0.0.2".to_string(),
+    ] {
+        for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
+            let response = client
+                .request(method.clone(), &url)
+                .header("Host", &host)
+                .header("Origin", "http://evil.example")
+                .header("Access-Control-Request-Method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 421, "{method} {host}");
+            assert_eq!(
+                response.headers()["content-type"],
+                "application/problem+json"
+            );
+            assert!(
+                response
+                    .headers()
+                    .get("access-control-allow-origin")
+                    .is_none()
+            );
+            let doc: Value = response.json().await.unwrap();
+            assert!(
+                doc["type"].as_str().unwrap().ends_with("foreign-host"),
+                "{doc}"
+            );
+        }
+    }
+
+    // Under the host (emulated), any Host reaches the function: the platform decides.
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let hosted = app
+        .send(
+            PublicRequest::get("/api/TokenFunction?tenantId=t1")
+                .header("Host", "myapp.azurewebsites.net"),
+        )
+        .await;
+    assert_eq!(hosted.status, 200, "{}", hosted.text());
+}
