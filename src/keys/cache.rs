@@ -10,14 +10,25 @@
 //! - with no usable key, requests wait for the one fetch (never longer than `fetch_timeout`) and
 //!   fail as unavailable, with a `Retry-After` from the backoff;
 //! - "not found" is remembered for `negative_ttl`, so a flood of requests for an unknown tenant
-//!   does not become a flood of Key Vault calls.
+//!   does not become a flood of Key Vault calls;
+//! - reads for tenants without a usable key (unknown, never fetched, negative entry expired) draw
+//!   on a **miss budget** of `miss_rate` reads per second (burst twice that) per instance: past
+//!   it, the request gets "unavailable" with a `Retry-After` and the vault is not called, so one
+//!   caller sending random tenant ids cannot push more than that at a vault that throttles every
+//!   client of it together. Refreshes of tenants that have a key draw on a budget of their own
+//!   (and serve the cached key while it is spent), so misses never starve them;
+//! - tenant ids that differ only in ASCII case share one slot (Key Vault secret names are
+//!   case-insensitive), so 200 spellings of a real id are one read, not 200;
+//! - at most `MAX_SLOTS` slots; when full, the least recently used eighth goes, tenants without
+//!   a key before those with one — never all negative entries at once.
 //!
 //! Fetches run in their own task: a request that gives up (client disconnect) does not cancel the
 //! fetch the other requests are waiting for. Time is `tokio::time`, so tests drive it with a
 //! paused clock.
 
 use std::collections::HashMap;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -34,9 +45,12 @@ pub struct CachePolicy {
     pub max_stale: Duration,
     pub negative_ttl: Duration,
     pub fetch_timeout: Duration,
+    /// Reads per second for tenants without a usable key (`KEY_VAULT_MISS_RATE`); refreshes get
+    /// the same again, separately.
+    pub miss_rate: u32,
 }
 
-/// Slots kept before tenants without a key (unknown, or never fetched successfully) are dropped.
+/// Slots kept at most; past it the least recently used eighth is dropped.
 const MAX_SLOTS: usize = 10_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -46,8 +60,53 @@ type Fetch = Shared<BoxFuture<'static, Result<TenantKey, KeyError>>>;
 pub struct CachedKeys<S> {
     source: Arc<S>,
     policy: CachePolicy,
-    /// Read-locked on every request, write-locked only to add a tenant.
-    slots: RwLock<HashMap<TenantId, Arc<RwLock<Slot>>>>,
+    /// Read-locked on every request, write-locked only to add a tenant. Keyed by the tenant id
+    /// in lower case.
+    slots: RwLock<HashMap<String, Arc<Entry>>>,
+    /// Vault reads for tenants without a usable key, and refreshes of those with one.
+    misses: Mutex<Budget>,
+    refreshes: Mutex<Budget>,
+    /// The clock `Entry::last_used` counts from.
+    epoch: Instant,
+}
+
+/// A slot and when it was last asked for (milliseconds since `epoch`; no lock on the hot path).
+struct Entry {
+    slot: Arc<RwLock<Slot>>,
+    last_used: AtomicU64,
+}
+
+/// A token bucket: `rate` per second, up to `capacity` saved.
+struct Budget {
+    tokens: f64,
+    capacity: f64,
+    rate: f64,
+    updated: Instant,
+}
+
+impl Budget {
+    fn new(rate: u32, now: Instant) -> Self {
+        let rate = f64::from(rate.max(1));
+        Budget {
+            tokens: 2.0 * rate,
+            capacity: 2.0 * rate,
+            rate,
+            updated: now,
+        }
+    }
+
+    /// Takes one read, or says how long until one is available.
+    fn take(&mut self, now: Instant) -> Result<(), Duration> {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
+        self.updated = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+        }
+    }
 }
 
 #[derive(Default)]
@@ -75,10 +134,14 @@ impl Slot {
 
 impl<S: KeySource> CachedKeys<S> {
     pub fn new(source: S, policy: CachePolicy) -> Self {
+        let now = Instant::now();
         CachedKeys {
             source: Arc::new(source),
             policy,
             slots: RwLock::new(HashMap::new()),
+            misses: Mutex::new(Budget::new(policy.miss_rate, now)),
+            refreshes: Mutex::new(Budget::new(policy.miss_rate, now)),
+            epoch: now,
         }
     }
 
@@ -112,6 +175,17 @@ impl<S: KeySource> CachedKeys<S> {
                     });
                 }
                 (None, _) => {
+                    // A read for a tenant with a usable key is a refresh; without, a miss.
+                    let budget = if stale.is_some() {
+                        &self.refreshes
+                    } else {
+                        &self.misses
+                    };
+                    if let Err(wait) = lock(budget).take(now) {
+                        return stale.ok_or(KeyError::Unavailable {
+                            retry_after: wait.max(Duration::from_secs(1)),
+                        });
+                    }
                     let fetch = self.start_fetch(tenant.clone(), Arc::clone(&slot));
                     state.in_flight = Some(fetch.clone());
                     fetch
@@ -151,19 +225,58 @@ impl<S: KeySource> CachedKeys<S> {
     }
 
     fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot>> {
-        if let Some(slot) = read(&self.slots).get(tenant) {
-            return Arc::clone(slot);
+        let now = self.millis(Instant::now());
+        let name = tenant.as_str();
+        // Tenant ids are mostly lower case already: no allocation to look them up then.
+        let lower;
+        let key = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            lower = name.to_ascii_lowercase();
+            lower.as_str()
+        } else {
+            name
+        };
+        if let Some(entry) = read(&self.slots).get(key) {
+            entry.last_used.store(now, Ordering::Relaxed);
+            return Arc::clone(&entry.slot);
         }
         let mut slots = write(&self.slots);
-        if slots.len() >= MAX_SLOTS {
-            // Forget tenants that have no key and nothing in flight: at worst they are fetched
-            // again. Tenants with keys are bounded by the tenants that really exist.
-            slots.retain(|_, slot| {
-                let slot = read(slot);
-                slot.key.is_some() || slot.in_flight.is_some()
-            });
+        if slots.len() >= MAX_SLOTS && !slots.contains_key(key) {
+            evict_least_recently_used(&mut slots);
         }
-        Arc::clone(slots.entry(tenant.clone()).or_default())
+        let entry = slots.entry(key.to_owned()).or_insert_with(|| {
+            Arc::new(Entry {
+                slot: Arc::default(),
+                last_used: AtomicU64::new(now),
+            })
+        });
+        Arc::clone(&entry.slot)
+    }
+
+    fn millis(&self, now: Instant) -> u64 {
+        u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
+    }
+}
+
+/// Drops the least recently used eighth of the slots, tenants without a key first; a slot with
+/// a fetch in flight stays (requests are waiting on it).
+fn evict_least_recently_used(slots: &mut HashMap<String, Arc<Entry>>) {
+    let mut candidates: Vec<(bool, u64, String)> = slots
+        .iter()
+        .filter_map(|(key, entry)| {
+            let slot = read(&entry.slot);
+            (slot.in_flight.is_none()).then(|| {
+                let used = entry.last_used.load(Ordering::Relaxed);
+                (slot.key.is_some(), used, key.clone())
+            })
+        })
+        .collect();
+    let count = (slots.len() / 8).max(1);
+    if candidates.len() > count {
+        candidates.select_nth_unstable(count);
+        candidates.truncate(count);
+    }
+    for (_, _, key) in candidates {
+        slots.remove(&key);
     }
 }
 
@@ -175,6 +288,10 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Applies a fetch outcome to the slot and decides what the waiting requests get.
@@ -282,6 +399,7 @@ mod tests {
         max_stale: Duration::from_secs(3600),
         negative_ttl: Duration::from_secs(60),
         fetch_timeout: Duration::from_secs(5),
+        miss_rate: 10,
     };
 
     fn tenant() -> TenantId {
@@ -479,5 +597,163 @@ mod tests {
         first.abort();
         assert!(is_key(&cache.key(&tenant()).await.unwrap(), "v1"));
         assert_eq!(calls(&cache), 1);
+    }
+
+    /// A vault that knows only `known` (any case), and counts its reads.
+    struct Vault {
+        known: &'static str,
+        calls: AtomicUsize,
+    }
+
+    impl KeySource for Vault {
+        fn fetch<'a>(&'a self, tenant: &'a TenantId) -> crate::keys::FetchFuture<'a> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let found = tenant.as_str().eq_ignore_ascii_case(self.known);
+            Box::pin(async move {
+                if found {
+                    Ok(TenantKey::from_secret("the-key"))
+                } else {
+                    Err(FetchError::NotFound)
+                }
+            })
+        }
+    }
+
+    fn vault(policy: CachePolicy) -> CachedKeys<Vault> {
+        CachedKeys::new(
+            Vault {
+                known: "Known-Tenant",
+                calls: AtomicUsize::new(0),
+            },
+            policy,
+        )
+    }
+
+    fn vault_reads(cache: &CachedKeys<Vault>) -> usize {
+        cache.source.calls.load(Ordering::SeqCst)
+    }
+
+    fn id(text: &str) -> TenantId {
+        TenantId::parse(text).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn random_tenant_ids_cannot_push_more_than_the_miss_rate_at_the_vault() {
+        let cache = vault(POLICY); // 10 per second, burst 20
+        let mut refused = 0;
+        for n in 0..500 {
+            match cache.key(&id(&format!("random-{n}"))).await {
+                Err(KeyError::UnknownTenant) => {}
+                Err(KeyError::Unavailable { retry_after }) => {
+                    assert!(retry_after >= Duration::from_secs(1));
+                    refused += 1;
+                }
+                Ok(_) => panic!("an unknown tenant got a key"),
+            }
+        }
+        assert_eq!(vault_reads(&cache), 20, "the burst, then nothing");
+        assert_eq!(refused, 480);
+        // Over 10 more seconds, 10 reads a second and no more.
+        for second in 1..=10 {
+            tokio::time::advance(Duration::from_secs(1)).await;
+            for n in 0..100 {
+                let _ = cache.key(&id(&format!("again-{second}-{n}"))).await;
+            }
+        }
+        assert_eq!(vault_reads(&cache), 20 + 100);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn refreshes_are_not_starved_by_misses() {
+        let cache = vault(POLICY);
+        assert!(cache.key(&id("known-tenant")).await.is_ok());
+        for n in 0..100 {
+            let _ = cache.key(&id(&format!("flood-{n}"))).await;
+        }
+        let before = vault_reads(&cache);
+        tokio::time::advance(POLICY.ttl).await;
+        // A flood spends the miss budget again, yet the refresh of a tenant with a key happens.
+        for n in 0..100 {
+            let _ = cache.key(&id(&format!("more-{n}"))).await;
+        }
+        assert_eq!(
+            vault_reads(&cache),
+            before + 20,
+            "the refilled burst, no more"
+        );
+        assert!(cache.key(&id("known-tenant")).await.is_ok());
+        assert_eq!(
+            vault_reads(&cache),
+            before + 20 + 1,
+            "the refresh had a budget of its own"
+        );
+        // A new tenant now waits for the miss budget, and says so.
+        for n in 0..100 {
+            let _ = cache.key(&id(&format!("last-{n}"))).await;
+        }
+        assert!(matches!(
+            cache.key(&id("never-seen")).await,
+            Err(KeyError::Unavailable { .. })
+        ));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tenant_ids_that_differ_in_case_share_one_slot_and_one_read() {
+        let cache = vault(POLICY);
+        let spellings = [
+            "Known-Tenant",
+            "known-tenant",
+            "KNOWN-TENANT",
+            "kNoWn-TeNaNt",
+        ];
+        for spelling in spellings.iter().cycle().take(200) {
+            assert!(cache.key(&id(spelling)).await.is_ok(), "{spelling}");
+        }
+        assert_eq!(vault_reads(&cache), 1);
+        assert_eq!(read(&cache.slots).len(), 1);
+        for spelling in ["Nobody", "NOBODY", "nobody"] {
+            assert_eq!(
+                cache.key(&id(spelling)).await.unwrap_err(),
+                KeyError::UnknownTenant
+            );
+        }
+        assert_eq!(
+            vault_reads(&cache),
+            2,
+            "one negative entry for every spelling"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_map_drops_the_least_recently_used_eighth_keyless_first() {
+        let cache = vault(CachePolicy {
+            miss_rate: 1000,
+            ..POLICY
+        });
+        assert!(cache.key(&id("known-tenant")).await.is_ok());
+        for n in 0..MAX_SLOTS - 1 {
+            tokio::time::advance(Duration::from_millis(2)).await;
+            let _ = cache.key(&id(&format!("unknown-{n}"))).await;
+        }
+        assert_eq!(read(&cache.slots).len(), MAX_SLOTS);
+        let reads = vault_reads(&cache);
+        // The oldest entry is the tenant with a key; the oldest keyless ones go first.
+        let _ = cache.key(&id("one-more")).await;
+        let slots = read(&cache.slots);
+        assert_eq!(
+            slots.len(),
+            MAX_SLOTS - MAX_SLOTS / 8 + 1,
+            "an eighth went, not all"
+        );
+        assert!(
+            slots.contains_key("known-tenant"),
+            "the key outlives older negative entries"
+        );
+        assert!(!slots.contains_key("unknown-0") && !slots.contains_key("unknown-1249"));
+        assert!(slots.contains_key("unknown-1250") && slots.contains_key("unknown-9998"));
+        drop(slots);
+        // The negative entries that stayed are still believed: no read for them.
+        let _ = cache.key(&id("unknown-9998")).await;
+        assert_eq!(vault_reads(&cache), reads + 1, "only one-more was read");
     }
 }

@@ -293,3 +293,71 @@ async fn preloaded_tenants_are_read_at_startup() {
         "the first request was served from the preloaded cache"
     );
 }
+
+/// One caller sending random tenant ids, or every spelling of a real one, cannot turn the app
+/// into a Key Vault amplifier: reads for tenants without a key stop at KEY_VAULT_MISS_RATE (burst
+/// twice that), the rest get 503 with Retry-After and no vault call; case variants share a read.
+#[tokio::test]
+async fn random_tenant_ids_cannot_flood_the_vault() {
+    for protocol in PROTOCOLS {
+        let env = VaultApp::start(protocol, &[("KEY_VAULT_MISS_RATE", "5")]).await;
+        // 200 spellings of the real tenant: one read, every token signed with its key.
+        let before = env.vault.reads(SECRET);
+        for n in 0..200 {
+            let spelling: String = "t1"
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if (n >> i) & 1 == 1 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            let response = env.app.get_token(&format!("tenantId={spelling}")).await;
+            assert_eq!(response.status, 200, "{spelling}: {}", response.text());
+            let claims = verify(&response.text(), VAULT_KEY).unwrap();
+            assert_eq!(
+                claims["tenantId"],
+                spelling.as_str(),
+                "the token carries the id as asked"
+            );
+        }
+        assert!(
+            env.vault.reads(SECRET) - before <= 1,
+            "case variants share the slot"
+        );
+
+        // Then the flood. A tenant that has a key keeps being served from the cache meanwhile.
+        let started = std::time::Instant::now();
+        let mut unavailable = 0;
+        for n in 0..60 {
+            let response = env.app.get_token(&format!("tenantId=random-{n}")).await;
+            match response.status {
+                404 => {}
+                503 => {
+                    let doc = assert_problem(&response, 503);
+                    assert!(
+                        doc["type"]
+                            .as_str()
+                            .unwrap()
+                            .ends_with("key-store-unavailable")
+                    );
+                    assert!(response.header("retry-after").is_some());
+                    unavailable += 1;
+                }
+                other => panic!("{protocol:?}: {other} {}", response.text()),
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let reads = env.vault.total_reads();
+        assert!(
+            reads as f64 <= 10.0 + 5.0 * elapsed + 1.0,
+            "{protocol:?}: {reads} vault reads in {elapsed:.1} s"
+        );
+        assert!(unavailable >= 60 - reads, "{unavailable}");
+
+        assert_eq!(env.app.get_token("tenantId=T1").await.status, 200);
+    }
+}
