@@ -115,6 +115,7 @@ fn cached_key(c: &mut Criterion) {
             max_stale: hour,
             negative_ttl: hour,
             fetch_timeout: hour,
+            miss_rate: 10,
         },
     );
     let tenant = TenantId::parse("t1").unwrap();
