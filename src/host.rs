@@ -171,6 +171,9 @@ where
         Route::Envelope(function) => ("envelope", Some(function)),
         Route::NotFound => ("none", None),
     };
+    // A stalled stdout holds requests back here, asynchronously, before they do any work;
+    // readiness (above) is never held.
+    crate::log_writer::room().await;
     let invocation_id = request
         .headers
         .get(INVOCATION_ID)

@@ -6,22 +6,38 @@
 //! writer thread is woken once when the buffer stops being empty, waits [`BATCH_WINDOW`] so more
 //! lines can gather, and writes them all at once. An idle handler has an idle writer thread.
 //!
-//! Nothing is dropped: when the buffer holds [`MAX_PENDING_BYTES`] (stdout is stalled), logging
-//! waits for the writer. Dropping the [`LogFlushGuard`] writes out everything still pending and
-//! ends the thread, so `main` keeps it until the process exits.
+//! **Logging never blocks a runtime thread**, even when nobody reads stdout: a thread that blocks
+//! in a log call is a tokio worker that no longer answers readiness probes, runs timers or sees
+//! SIGTERM. Instead:
+//! - requests wait *asynchronously* ([`room`]) while [`MAX_PENDING_BYTES`] are pending, before
+//!   they do any work, so a stalled stdout slows requests down rather than growing the buffer;
+//!   readiness (`GET /`) and everything else keep running;
+//! - a log call itself only appends; lines beyond [`HARD_LIMIT_BYTES`] (only reachable while
+//!   stdout is stalled) are counted, not kept. Nothing is dropped while stdout is read;
+//! - dropping the [`LogFlushGuard`] (at exit) writes out what is pending for at most
+//!   [`FLUSH_DEADLINE`], then says on stderr how many lines could not be written.
 
 use std::io::{self, Write};
 use std::mem;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock};
 use std::thread::{self, JoinHandle};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tokio::sync::Notify;
 use tracing_subscriber::fmt::MakeWriter;
 
 /// How long the writer lets lines gather after the first one arrives.
 const BATCH_WINDOW: Duration = Duration::from_millis(2);
-/// Pending log bytes beyond which logging waits for the writer.
+/// Pending log bytes beyond which requests wait for the writer before they start.
 const MAX_PENDING_BYTES: usize = 1024 * 1024;
+/// Pending log bytes beyond which lines are counted instead of kept (stdout stalled for long).
+const HARD_LIMIT_BYTES: usize = 4 * MAX_PENDING_BYTES;
+/// How long the exit flush may take when stdout does not take the lines.
+const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
+
+/// The installed writer's shared state, for [`room`].
+static INSTALLED: OnceLock<Arc<Shared>> = OnceLock::new();
 
 /// The writer half: hands lines to the writer thread. Cheap to clone.
 #[derive(Clone)]
@@ -29,7 +45,7 @@ pub struct BatchedWriter {
     shared: Arc<Shared>,
 }
 
-/// Flushes everything pending and stops the writer thread when dropped.
+/// Flushes what is pending (within [`FLUSH_DEADLINE`]) and stops the writer thread when dropped.
 #[must_use = "dropping the guard stops the log writer; keep it until the process exits"]
 pub struct LogFlushGuard {
     shared: Arc<Shared>,
@@ -40,14 +56,29 @@ struct Shared {
     state: Mutex<Pending>,
     /// Signalled when the buffer stops being empty, and on close.
     lines_waiting: Condvar,
-    /// Signalled when the writer has taken the buffer.
-    drained: Condvar,
+    /// Signalled when the writer thread has finished (closed and flushed).
+    finished: Condvar,
+    /// Wakes requests waiting for room.
+    room: Notify,
+    /// Lines not kept because the buffer was at its hard limit.
+    dropped: AtomicUsize,
+}
+
+impl Pending {
+    /// Bytes not yet written out: waiting, and being written.
+    fn bytes(&self) -> usize {
+        self.buffer.len() + self.writing_bytes
+    }
 }
 
 #[derive(Default)]
 struct Pending {
     buffer: Vec<u8>,
+    /// Lines and bytes taken by the writer thread and not yet written out.
+    writing: usize,
+    writing_bytes: usize,
     closed: bool,
+    finished: bool,
 }
 
 impl Shared {
@@ -58,6 +89,10 @@ impl Shared {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+
+    fn has_room(&self) -> bool {
+        self.lock().bytes() < MAX_PENDING_BYTES
+    }
 }
 
 /// Starts the writer thread over `out` (stdout in the handler, a test sink in tests).
@@ -65,7 +100,9 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (BatchedWriter, LogFlushGuard
     let shared = Arc::new(Shared {
         state: Mutex::new(Pending::default()),
         lines_waiting: Condvar::new(),
-        drained: Condvar::new(),
+        finished: Condvar::new(),
+        room: Notify::new(),
+        dropped: AtomicUsize::new(0),
     });
     let writer_shared = Arc::clone(&shared);
     let thread = thread::Builder::new()
@@ -81,6 +118,33 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (BatchedWriter, LogFlushGuard
             thread: Some(thread),
         },
     )
+}
+
+/// Makes `writer` the one [`room`] waits on (the process's log writer).
+pub fn install(writer: &BatchedWriter) {
+    let _ = INSTALLED.set(Arc::clone(&writer.shared));
+}
+
+/// Waits, without blocking a thread, until the log buffer has room for more lines: a request
+/// calls it before doing any work, so a stalled stdout holds requests back instead of filling
+/// memory or blocking the runtime.
+pub async fn room() {
+    if let Some(shared) = INSTALLED.get() {
+        wait_for_room(shared).await;
+    }
+}
+
+async fn wait_for_room(shared: &Shared) {
+    loop {
+        let notified = shared.room.notified();
+        tokio::pin!(notified);
+        // Registered before the check, so a drain between the check and the wait is not missed.
+        notified.as_mut().enable();
+        if shared.has_room() {
+            return;
+        }
+        notified.await;
+    }
 }
 
 /// The writer thread: wait for lines, let more gather, write them in one go; until closed.
@@ -101,28 +165,39 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
         }
         let closed = pending.closed;
         mem::swap(&mut batch, &mut pending.buffer);
+        pending.writing = lines_in(&batch);
+        pending.writing_bytes = batch.len();
         drop(pending);
-        shared.drained.notify_all();
 
         // A failed write (the host closed the pipe) cannot be reported anywhere better than
         // stdout itself: the lines are dropped and logging carries on.
         let _ = out.write_all(&batch).and_then(|()| out.flush());
         batch.clear();
+        {
+            let mut pending = shared.lock();
+            pending.writing = 0;
+            pending.writing_bytes = 0;
+        }
+        shared.room.notify_waiters();
         if closed {
+            shared.lock().finished = true;
+            shared.finished.notify_all();
             return;
         }
     }
 }
 
+fn lines_in(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|&&b| b == b'\n').count()
+}
+
 impl io::Write for BatchedWriter {
     fn write(&mut self, line: &[u8]) -> io::Result<usize> {
         let mut pending = self.shared.lock();
-        while pending.buffer.len() >= MAX_PENDING_BYTES && !pending.closed {
-            pending = self
-                .shared
-                .drained
-                .wait(pending)
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if pending.bytes() >= HARD_LIMIT_BYTES {
+            drop(pending);
+            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
+            return Ok(line.len());
         }
         let was_empty = pending.buffer.is_empty();
         pending.buffer.extend_from_slice(line);
@@ -146,13 +221,48 @@ impl<'a> MakeWriter<'a> for BatchedWriter {
     }
 }
 
+impl LogFlushGuard {
+    /// Closes the writer and waits up to `deadline` for it to write out what is pending; the
+    /// number of lines that did not make it.
+    fn close(&mut self, deadline: Duration) -> usize {
+        let until = Instant::now() + deadline;
+        let mut pending = self.shared.lock();
+        pending.closed = true;
+        self.shared.lines_waiting.notify_one();
+        while !pending.finished {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            pending = self
+                .shared
+                .finished
+                .wait_timeout(pending, left)
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .0;
+        }
+        let unwritten = if pending.finished {
+            0
+        } else {
+            pending.writing + lines_in(&pending.buffer)
+        };
+        let finished = pending.finished;
+        drop(pending);
+        if finished && let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        // A thread stuck writing to a stalled pipe is left to end with the process.
+        unwritten + self.shared.dropped.load(Ordering::Relaxed)
+    }
+}
+
 impl Drop for LogFlushGuard {
     fn drop(&mut self) {
-        self.shared.lock().closed = true;
-        self.shared.lines_waiting.notify_one();
-        self.shared.drained.notify_all();
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
+        let unwritten = self.close(FLUSH_DEADLINE);
+        if unwritten > 0 {
+            eprintln!(
+                "warning: {unwritten} log lines could not be written: stdout was not being read"
+            );
         }
     }
 }
@@ -232,20 +342,87 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_stalled_output_holds_back_logging_instead_of_growing_or_dropping() {
-        let sink = Sink {
-            delay: Duration::from_millis(20),
-            ..Sink::default()
-        };
+    /// A sink that takes nothing until `open` is set: a pipe nobody reads.
+    #[derive(Clone, Default)]
+    struct Stalled {
+        open: Arc<(Mutex<bool>, Condvar)>,
+        bytes: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl Write for Stalled {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            let (open, changed) = &*self.open;
+            let mut is_open = open.lock().unwrap();
+            while !*is_open {
+                is_open = changed.wait(is_open).unwrap();
+            }
+            self.bytes.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Stalled {
+        fn resume(&self) {
+            *self.open.0.lock().unwrap() = true;
+            self.open.1.notify_all();
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_output_never_blocks_a_log_call_and_requests_wait_asynchronously() {
+        let sink = Stalled::default();
         let (writer, guard) = start(sink.clone());
         let big = "y".repeat(MAX_PENDING_BYTES / 4) + "\n";
-        for _ in 0..12 {
+        // Far past the limit: every call returns at once.
+        let started = Instant::now();
+        for _ in 0..8 {
             writer.make_writer().write_all(big.as_bytes()).unwrap();
-            assert!(writer.shared.lock().buffer.len() < MAX_PENDING_BYTES + big.len());
         }
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert!(!writer.shared.has_room());
+        // A request waits for room without blocking this (single-threaded) runtime: a timer
+        // still fires while it waits.
+        let shared = Arc::clone(&writer.shared);
+        let waiting = tokio::spawn(async move { wait_for_room(&shared).await });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!waiting.is_finished());
+        sink.resume();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("room once stdout is read again")
+            .unwrap();
         drop(guard);
-        assert_eq!(sink.bytes.lock().unwrap().len(), 12 * big.len());
+        assert_eq!(
+            sink.bytes.lock().unwrap().len(),
+            8 * big.len(),
+            "nothing dropped"
+        );
+    }
+
+    #[test]
+    fn beyond_the_hard_limit_lines_are_counted_and_the_exit_flush_has_a_deadline() {
+        let sink = Stalled::default();
+        let (writer, mut guard) = start(sink.clone());
+        let line = "z".repeat(1023) + "\n";
+        let lines = HARD_LIMIT_BYTES / line.len() + 100;
+        for _ in 0..lines {
+            writer.make_writer().write_all(line.as_bytes()).unwrap();
+        }
+        assert!(writer.shared.lock().bytes() <= HARD_LIMIT_BYTES);
+        let started = Instant::now();
+        let unwritten = guard.close(Duration::from_millis(200));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the exit does not wait for stdout"
+        );
+        assert_eq!(
+            unwritten, lines,
+            "every line that did not reach stdout is counted"
+        );
+        sink.resume();
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::log_writer::{self, LogFlushGuard};
 pub fn init(filter: &str) -> LogFlushGuard {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = log_writer::start(std::io::stdout());
+    log_writer::install(&writer);
     tracing_subscriber::fmt()
         .event_format(FlatJson)
         .with_env_filter(filter)

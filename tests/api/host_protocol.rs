@@ -5,7 +5,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::support::host_emulator::{envelope_for, free_port};
@@ -584,4 +584,186 @@ async fn standalone_runs_answer_only_requests_for_this_machine() {
         )
         .await;
     assert_eq!(hosted.status, 200, "{}", hosted.text());
+}
+
+/// The handler with stdout a pipe that is read only when `read` says so, on a free port.
+struct StdoutStalled {
+    child: tokio::process::Child,
+    base: String,
+}
+
+impl StdoutStalled {
+    async fn start() -> StdoutStalled {
+        let port = free_port();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
+            .env_clear()
+            .envs([
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"t1":"k"}"#),
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", &port.to_string()),
+            ])
+            .current_dir(tempfile::tempdir().unwrap().keep())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::builder().no_proxy().build().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while client.get(format!("{base}/")).send().await.is_err() {
+            assert!(Instant::now() < deadline, "the handler never answered");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        StdoutStalled { child, base }
+    }
+
+    /// Sends token requests from 32 tasks until one has waited `patience` (requests are then
+    /// held back for room in the log buffer), or `limit` were answered; how many were answered,
+    /// and whether one was held back.
+    async fn flood(&self, patience: Duration, limit: usize) -> (usize, bool) {
+        let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let (answered, url) = (
+                    answered.clone(),
+                    format!("{}/api/TokenFunction?tenantId=t1&userId=u", self.base),
+                );
+                tokio::spawn(async move {
+                    let client = reqwest::Client::builder()
+                        .no_proxy()
+                        .timeout(patience)
+                        .build()
+                        .unwrap();
+                    while answered.load(std::sync::atomic::Ordering::SeqCst) < limit {
+                        match client.get(&url).send().await {
+                            Ok(response) if response.status() == 200 => {
+                                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            }
+                            _ => return true,
+                        }
+                    }
+                    false
+                })
+            })
+            .collect();
+        let mut held_back = false;
+        for task in tasks {
+            held_back |= task.await.unwrap();
+        }
+        (
+            answered.load(std::sync::atomic::Ordering::SeqCst),
+            held_back,
+        )
+    }
+}
+
+/// With stdout a pipe nobody reads, requests are held back (asynchronously) once the log buffer
+/// is full — but readiness still answers, and SIGTERM still ends the process within its drain
+/// time, saying on stderr how many log lines it could not write.
+#[tokio::test]
+async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
+    let mut handler = StdoutStalled::start().await;
+    let _unread = handler.child.stdout.take().unwrap();
+    let (answered, held_back) = handler.flood(Duration::from_secs(2), 200_000).await;
+    assert!(
+        held_back,
+        "requests were never held back: the log buffer has no bound"
+    );
+    assert!(answered > 1_000, "{answered}");
+
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let ready = client
+            .get(format!("{}/", handler.base))
+            .send()
+            .await
+            .expect("readiness answers");
+        assert_eq!(ready.status(), 200);
+    }
+
+    let pid = handler.child.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let started = Instant::now();
+    let status = tokio::time::timeout(Duration::from_secs(15), handler.child.wait())
+        .await
+        .expect("the process exits within its drain time")
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(14),
+        "{:?}",
+        started.elapsed()
+    );
+    let mut stderr = String::new();
+    handler
+        .child
+        .stderr
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(
+        stderr.contains("log lines could not be written"),
+        "{stderr}"
+    );
+}
+
+/// Stalled, then read again: every request that was answered has its log line.
+#[tokio::test]
+async fn nothing_is_dropped_once_stdout_is_read_again() {
+    let mut handler = StdoutStalled::start().await;
+    let stdout = handler.child.stdout.take().unwrap();
+    let (held, held_back) = handler.flood(Duration::from_secs(1), 200_000).await;
+    assert!(held_back);
+    // Now a reader takes the lines; the held-back requests go through.
+    let reader = tokio::spawn(async move {
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut requests = 0;
+        while let Some(line) = lines.next_line().await.unwrap() {
+            requests += usize::from(
+                line.contains(r#""message":"request""#) && line.contains(r#""status":200"#),
+            );
+        }
+        requests
+    });
+    let (more, held_back) = handler.flood(Duration::from_secs(10), 2_000).await;
+    assert!(!held_back, "read again, nothing waits");
+    let pid = handler.child.id().unwrap();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(handler.child.wait().await.unwrap().success());
+    let logged = reader.await.unwrap();
+    // Requests the client gave up on while held back may have completed afterwards: at least
+    // every answered one is in the log.
+    assert!(
+        logged >= held + more,
+        "{logged} lines for {held} + {more} answers"
+    );
+    let mut stderr = String::new();
+    handler
+        .child
+        .stderr
+        .as_mut()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .await
+        .unwrap();
+    assert!(!stderr.contains("could not be written"), "{stderr}");
 }
