@@ -97,6 +97,8 @@ fn parsing(c: &mut Criterion) {
 struct AlwaysThere;
 
 impl KeySource for AlwaysThere {
+    type Value = TenantKey;
+
     fn fetch<'a>(&'a self, _tenant: &'a TenantId) -> FetchFuture<'a> {
         Box::pin(async { Ok(TenantKey::from_secret(KEY)) })
     }

@@ -2,7 +2,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 use crate::acs::bindings::{STORAGE_SCOPE, TableBindings};
 use crate::acs::connection::{ACS_SCOPE, AcsConnection};
 use crate::acs::identity::IdentityClient;
-use crate::acs::{AcsService, ConnectionSource};
+use crate::acs::{AcsSecret, AcsService, ConnectionSource};
 use crate::azure_credential::{AzureCredential, BearerToken};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
@@ -20,7 +20,7 @@ use crate::config::{
 };
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
-use crate::keys::cache::CachedKeys;
+use crate::keys::cache::{CachePolicy, CachedKeys};
 use crate::keys::local::LocalKeys;
 use crate::keys::vault::{VaultKeys, VaultSecrets};
 use crate::routes::AppState;
@@ -144,7 +144,7 @@ fn authenticator(mode: AuthMode) -> Result<Authenticator, String> {
 }
 
 /// The vault's secrets reader and how long what it reads stays fresh.
-type Vault = (Arc<VaultSecrets>, Duration);
+type Vault = (Arc<VaultSecrets>, CachePolicy);
 
 /// The tenant key source (with the vault's secrets reader when Key Vault is configured) and
 /// says which it is (never a key).
@@ -202,7 +202,7 @@ fn key_source(settings: KeySettings) -> Result<(Arc<dyn TenantKeys>, Option<Vaul
                     }
                 });
             }
-            Ok((keys, Some((secrets, cache.ttl))))
+            Ok((keys, Some((secrets, cache))))
         }
     }
 }
@@ -232,15 +232,10 @@ fn acs_service(
             ConnectionSource::Fixed(connection)
         }
         AcsConnectionSetting::VaultSecret(name) => {
-            let (secrets, ttl) =
+            let (secrets, policy) =
                 vault.ok_or("ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL")?;
             tracing::info!(secret = %name, source = "key-vault", "ACS");
-            ConnectionSource::Vault {
-                secrets,
-                name,
-                ttl,
-                cached: Mutex::new(None),
-            }
+            ConnectionSource::Vault(CachedKeys::new(AcsSecret { secrets, name }, policy))
         }
         AcsConnectionSetting::Entra { endpoint } => {
             tracing::info!(endpoint = %endpoint.url, source = "ACS_ENDPOINT", auth = "app identity (Microsoft Entra)", "ACS");

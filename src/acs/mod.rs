@@ -11,64 +11,58 @@ pub mod identity;
 pub mod request;
 pub mod signing;
 
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::{Arc, LazyLock};
 
-use tokio::time::Instant;
-
+use crate::keys::cache::CachedKeys;
 use crate::keys::vault::VaultSecrets;
+use crate::keys::{FetchError, FetchFuture, KeySource};
+use crate::request::TenantId;
 use bindings::TableBindings;
 use connection::AcsConnection;
 use identity::IdentityClient;
 
-/// Where the ACS connection string comes from.
+/// Where the ACS connection comes from.
 pub enum ConnectionSource {
-    /// `ACS_CONNECTION_STRING`.
+    /// `ACS_CONNECTION_STRING`, or `ACS_ENDPOINT` with the app's identity.
     Fixed(AcsConnection),
-    /// `ACS_CONNECTION_STRING_SECRET_NAME` in the Key Vault of `KEY_VAULT_URL`, re-read after
-    /// `ttl` (so a regenerated access key is picked up), the last good one kept on failures.
-    Vault {
-        secrets: Arc<VaultSecrets>,
-        name: String,
-        ttl: Duration,
-        cached: Mutex<Option<(AcsConnection, Instant)>>,
-    },
+    /// `ACS_CONNECTION_STRING_SECRET_NAME` in the Key Vault of `KEY_VAULT_URL`, through the same
+    /// cache as the tenant keys: re-read after the TTL (so a regenerated access key is picked
+    /// up), one read in flight, the last good one kept on failures with backoff, and no request
+    /// waiting longer than `KEY_VAULT_TIMEOUT_MS` for it.
+    Vault(CachedKeys<AcsSecret>),
 }
+
+/// The one cache slot the connection string lives in.
+static SLOT: LazyLock<TenantId> =
+    LazyLock::new(|| TenantId::parse("acs-connection").expect("a valid slot name"));
 
 impl ConnectionSource {
     /// The current connection, or `None` when none can be had.
     pub async fn connection(&self) -> Option<AcsConnection> {
-        let (secrets, name, ttl, cached) = match self {
-            ConnectionSource::Fixed(connection) => return Some(connection.clone()),
-            ConnectionSource::Vault {
-                secrets,
-                name,
-                ttl,
-                cached,
-            } => (secrets, name, ttl, cached),
-        };
-        let last = cached.lock().unwrap().clone();
-        if let Some((connection, read_at)) = &last
-            && read_at.elapsed() < *ttl
-        {
-            return Some(connection.clone());
+        match self {
+            ConnectionSource::Fixed(connection) => Some(connection.clone()),
+            ConnectionSource::Vault(cache) => cache.lookup(&SLOT).await.ok(),
         }
-        let fresh = match secrets.read(name).await {
-            Ok(text) => AcsConnection::parse(text.expose()).map_err(|problem| {
-                tracing::error!(secret = %name, "the ACS connection string in Key Vault {problem}");
-            }),
-            Err(_) => Err(()),
-        };
-        match fresh {
-            Ok(connection) => {
-                *cached.lock().unwrap() = Some((connection.clone(), Instant::now()));
-                Some(connection)
-            }
-            Err(()) => last.map(|(connection, _)| {
-                tracing::warn!("using the last ACS connection string read from Key Vault");
-                connection
-            }),
-        }
+    }
+}
+
+/// The ACS connection string kept in a Key Vault secret, as a cache source.
+pub struct AcsSecret {
+    pub secrets: Arc<VaultSecrets>,
+    pub name: String,
+}
+
+impl KeySource for AcsSecret {
+    type Value = AcsConnection;
+
+    fn fetch<'a>(&'a self, _slot: &'a TenantId) -> FetchFuture<'a, AcsConnection> {
+        Box::pin(async move {
+            let text = self.secrets.read(&self.name).await?;
+            AcsConnection::parse(text.expose()).map_err(|problem| {
+                tracing::error!(secret = %self.name, "the ACS connection string in Key Vault {problem}");
+                FetchError::Unavailable
+            })
+        })
     }
 }
 

@@ -55,14 +55,14 @@ const MAX_SLOTS: usize = 10_000;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-type Fetch = Shared<BoxFuture<'static, Result<TenantKey, KeyError>>>;
+type Fetch<V> = Shared<BoxFuture<'static, Result<V, KeyError>>>;
 
-pub struct CachedKeys<S> {
+pub struct CachedKeys<S: KeySource> {
     source: Arc<S>,
     policy: CachePolicy,
     /// Read-locked on every request, write-locked only to add a tenant. Keyed by the tenant id
     /// in lower case.
-    slots: RwLock<HashMap<String, Arc<Entry>>>,
+    slots: RwLock<HashMap<String, Arc<Entry<S::Value>>>>,
     /// Vault reads for tenants without a usable key, and refreshes of those with one.
     misses: Mutex<Budget>,
     refreshes: Mutex<Budget>,
@@ -71,8 +71,8 @@ pub struct CachedKeys<S> {
 }
 
 /// A slot and when it was last asked for (milliseconds since `epoch`; no lock on the hot path).
-struct Entry {
-    slot: Arc<RwLock<Slot>>,
+struct Entry<V> {
+    slot: Arc<RwLock<Slot<V>>>,
     last_used: AtomicU64,
 }
 
@@ -109,22 +109,33 @@ impl Budget {
     }
 }
 
-#[derive(Default)]
-struct Slot {
+struct Slot<V> {
     /// The last key fetched, and when.
-    key: Option<(TenantKey, Instant)>,
+    key: Option<(V, Instant)>,
     /// The source said "not found"; believed until then.
     absent_until: Option<Instant>,
     /// After failures, no new fetch starts before this.
     retry_at: Option<Instant>,
     failures: u32,
-    in_flight: Option<Fetch>,
+    in_flight: Option<Fetch<V>>,
 }
 
-impl Slot {
+impl<V> Default for Slot<V> {
+    fn default() -> Self {
+        Slot {
+            key: None,
+            absent_until: None,
+            retry_at: None,
+            failures: 0,
+            in_flight: None,
+        }
+    }
+}
+
+impl<V: Clone> Slot<V> {
     /// The cached key if it was fetched less than `max_age` ago: `ttl` asks for a fresh key,
     /// `max_stale` for one that may still serve.
-    fn key_younger_than(&self, now: Instant, max_age: Duration) -> Option<TenantKey> {
+    fn key_younger_than(&self, now: Instant, max_age: Duration) -> Option<V> {
         self.key
             .as_ref()
             .filter(|(_, fetched)| now < *fetched + max_age)
@@ -145,7 +156,8 @@ impl<S: KeySource> CachedKeys<S> {
         }
     }
 
-    async fn lookup(&self, tenant: &TenantId) -> Result<TenantKey, KeyError> {
+    /// The value for `tenant`: cached, or fetched once for everyone asking.
+    pub async fn lookup(&self, tenant: &TenantId) -> Result<S::Value, KeyError> {
         let slot = self.slot(tenant);
         let now = Instant::now();
         // The hot path: a fresh key, under a read lock that concurrent requests share.
@@ -197,7 +209,7 @@ impl<S: KeySource> CachedKeys<S> {
 
     /// Starts the one fetch for `tenant` in its own task; its outcome is recorded in the slot
     /// and shared by every request waiting on it.
-    fn start_fetch(&self, tenant: TenantId, slot: Arc<RwLock<Slot>>) -> Fetch {
+    fn start_fetch(&self, tenant: TenantId, slot: Arc<RwLock<Slot<S::Value>>>) -> Fetch<S::Value> {
         let source = Arc::clone(&self.source);
         let policy = self.policy;
         let task = tokio::spawn(async move {
@@ -208,7 +220,7 @@ impl<S: KeySource> CachedKeys<S> {
                         tracing::warn!(
                             tenant_id = tenant.as_str(),
                             timeout_ms = policy.fetch_timeout.as_millis() as u64,
-                            "tenant key fetch timed out"
+                            "key store read timed out"
                         );
                         Err(FetchError::Unavailable)
                     }
@@ -224,7 +236,7 @@ impl<S: KeySource> CachedKeys<S> {
         .shared()
     }
 
-    fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot>> {
+    fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot<S::Value>>> {
         let now = self.millis(Instant::now());
         let name = tenant.as_str();
         // Tenant ids are mostly lower case already: no allocation to look them up then.
@@ -259,7 +271,7 @@ impl<S: KeySource> CachedKeys<S> {
 
 /// Drops the least recently used eighth of the slots, tenants without a key first; a slot with
 /// a fetch in flight stays (requests are waiting on it).
-fn evict_least_recently_used(slots: &mut HashMap<String, Arc<Entry>>) {
+fn evict_least_recently_used<V>(slots: &mut HashMap<String, Arc<Entry<V>>>) {
     let mut candidates: Vec<(bool, u64, String)> = slots
         .iter()
         .filter_map(|(key, entry)| {
@@ -295,12 +307,12 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Applies a fetch outcome to the slot and decides what the waiting requests get.
-fn record(
+fn record<V: Clone>(
     tenant: &TenantId,
-    slot: &RwLock<Slot>,
+    slot: &RwLock<Slot<V>>,
     policy: &CachePolicy,
-    fetched: Result<TenantKey, FetchError>,
-) -> Result<TenantKey, KeyError> {
+    fetched: Result<V, FetchError>,
+) -> Result<V, KeyError> {
     let now = Instant::now();
     let mut state = write(slot);
     state.in_flight = None;
@@ -333,7 +345,7 @@ fn record(
                         tenant_id = tenant.as_str(),
                         key_age_seconds = age.as_secs(),
                         retry_in_seconds = backoff.as_secs(),
-                        "tenant key refresh failed; serving the last good key"
+                        "key store refresh failed; serving the last good value"
                     );
                     Ok(key)
                 }
@@ -345,7 +357,7 @@ fn record(
     }
 }
 
-impl<S: KeySource> TenantKeys for CachedKeys<S> {
+impl<S: KeySource<Value = TenantKey>> TenantKeys for CachedKeys<S> {
     fn key<'a>(&'a self, tenant: &'a TenantId) -> KeyFuture<'a> {
         Box::pin(self.lookup(tenant))
     }
@@ -379,6 +391,8 @@ mod tests {
     }
 
     impl KeySource for ScriptedSource {
+        type Value = TenantKey;
+
         fn fetch<'a>(&'a self, _tenant: &'a TenantId) -> crate::keys::FetchFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let (delay, answer) = self
@@ -606,6 +620,8 @@ mod tests {
     }
 
     impl KeySource for Vault {
+        type Value = TenantKey;
+
         fn fetch<'a>(&'a self, tenant: &'a TenantId) -> crate::keys::FetchFuture<'a> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             let found = tenant.as_str().eq_ignore_ascii_case(self.known);

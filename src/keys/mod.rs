@@ -76,11 +76,16 @@ pub enum FetchError {
     Unavailable,
 }
 
-pub type FetchFuture<'a> = Pin<Box<dyn Future<Output = Result<TenantKey, FetchError>> + Send + 'a>>;
+pub type FetchFuture<'a, V = TenantKey> =
+    Pin<Box<dyn Future<Output = Result<V, FetchError>> + Send + 'a>>;
 
-/// A remote store of tenant keys, asked on every call (no caching of its own).
+/// A remote store of per-tenant secrets (tenant keys; also the one ACS connection string), asked
+/// on every call: [`cache::CachedKeys`] does the caching.
 pub trait KeySource: Send + Sync + 'static {
-    fn fetch<'a>(&'a self, tenant: &'a TenantId) -> FetchFuture<'a>;
+    /// What a fetch yields.
+    type Value: Clone + Send + Sync + 'static;
+
+    fn fetch<'a>(&'a self, tenant: &'a TenantId) -> FetchFuture<'a, Self::Value>;
 }
 
 #[cfg(test)]

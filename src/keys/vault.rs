@@ -127,6 +127,8 @@ impl VaultKeys {
 }
 
 impl KeySource for VaultKeys {
+    type Value = TenantKey;
+
     fn fetch<'a>(&'a self, tenant: &'a TenantId) -> FetchFuture<'a> {
         Box::pin(self.fetch_key(tenant))
     }

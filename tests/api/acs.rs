@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::acs_emulator::{AcsEmulator, AcsFault};
 use crate::support::azurite::Azurite;
 use crate::support::identity_emulator::IdentityEmulator;
-use crate::support::keyvault_emulator::KeyVaultEmulator;
+use crate::support::keyvault_emulator::{Fault, KeyVaultEmulator};
 use crate::support::*;
 
 const PATH: &str = "/api/AcsTokenFunction";
@@ -294,11 +294,81 @@ async fn the_connection_string_can_come_from_key_vault() {
         .map(|(n, v)| (*n, v.as_str()))
         .collect();
     settings.push(("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"));
+    settings.push(("KEY_CACHE_TTL_SECONDS", "1"));
+    settings.push(("KEY_VAULT_TIMEOUT_MS", "500"));
     let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
     issued(&app.send(PublicRequest::post(PATH)).await);
     issued(&app.send(PublicRequest::post(PATH)).await);
     assert_eq!(vault.reads("acs-connection"), 1, "read once, then cached");
+
+    // After the TTL it is read again (a regenerated key is picked up) — once for concurrent
+    // requests.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let concurrent: Vec<_> = (0..5)
+        .map(|_| app.send(PublicRequest::post(PATH)))
+        .collect();
+    for response in futures_util::future::join_all(concurrent).await {
+        issued(&response);
+    }
+    assert_eq!(
+        vault.reads("acs-connection"),
+        2,
+        "re-read after the TTL, single-flight"
+    );
+
+    // The vault slow or down after that: the last good connection keeps serving, and no request
+    // waits past KEY_VAULT_TIMEOUT_MS for the vault.
+    vault.set_fault(Some(Fault::Delay(Duration::from_secs(30))));
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let started = Instant::now();
+    issued(&app.send(PublicRequest::post(PATH)).await);
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!app.host.output().contains(&acs.access_key));
+}
+
+/// Never read yet and the vault is slow: the ACS request fails with 503 within the vault
+/// deadline, not after the SDK's own timeouts.
+#[tokio::test]
+async fn a_slow_vault_costs_an_acs_request_no_more_than_the_deadline() {
+    let acs = AcsEmulator::start().await;
+    let identity = IdentityEmulator::start().await;
+    let vault = KeyVaultEmulator::start(&identity.token).await;
+    vault.set_secret("acs-connection", &acs.connection_string());
+    vault.set_fault(Some(Fault::Delay(Duration::from_secs(30))));
+    let vault_settings = vault.app_settings(&identity);
+    let mut settings: Vec<(&str, &str)> = vault_settings
+        .iter()
+        .map(|(n, v)| (*n, v.as_str()))
+        .collect();
+    settings.push(("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"));
+    settings.push(("KEY_VAULT_TIMEOUT_MS", "500"));
+    let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
+    let started = Instant::now();
+    let response = app.send(PublicRequest::post(PATH)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        assert_problem(&response, 503)["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("acs-unavailable")
+    );
+    assert!(response.header("retry-after").is_some());
+    // Backing off: the next request does not wait for the vault again.
+    let started = Instant::now();
+    assert_problem(&app.send(PublicRequest::post(PATH)).await, 503);
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 /// The emulator's own check, so the tests above can fail: a request signed by the production
