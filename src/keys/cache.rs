@@ -345,7 +345,7 @@ fn record<V: Clone>(
                         tenant_id = tenant.as_str(),
                         key_age_seconds = age.as_secs(),
                         retry_in_seconds = backoff.as_secs(),
-                        "key store refresh failed; serving the last good value"
+                        "key refresh failed; serving the last good key"
                     );
                     Ok(key)
                 }
