@@ -10,4 +10,5 @@ mod host_protocol;
 mod hostile_input;
 mod keyvault;
 mod published_providers;
+mod soak;
 mod token_contract;
