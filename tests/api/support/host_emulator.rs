@@ -158,7 +158,10 @@ impl HostEmulator {
             .to_string();
         let functions = discover_functions(app_root);
 
-        let port = free_port();
+        // Port 0: the handler binds a free port and names it in its `listening` line, so no
+        // other process can take the port between choosing and binding it (the real host picks
+        // one and passes it; here that race made parallel tests flaky).
+        let port = 0u16;
         let mut command = Command::new(&executable);
         command
             .current_dir(&working_directory)
@@ -195,6 +198,7 @@ impl HostEmulator {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
+        let port = listening_port(&mut child, &output).await;
         let mut emulator = HostEmulator {
             child: Some(child),
             port,
@@ -542,16 +546,54 @@ fn discover_functions(app_root: &Path) -> Vec<FunctionInfo> {
     functions
 }
 
+/// Appends every line of `pipe` to `sink`; bytes that are not UTF-8 are shown replaced, and
+/// reading goes on (a check for secrets must see every line after one too).
 fn capture<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: R, sink: &Arc<Mutex<String>>) {
     let sink = Arc::clone(sink);
     tokio::spawn(async move {
-        let mut lines = BufReader::new(pipe).lines();
-        while let Ok(Some(line)) = lines.next_line().await {
-            let mut out = sink.lock().unwrap();
-            out.push_str(&line);
-            out.push('\n');
+        let mut reader = BufReader::new(pipe);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            match reader.read_until(b'\n', &mut line).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&line);
+                    let mut out = sink.lock().unwrap();
+                    out.push_str(text.trim_end_matches('\n'));
+                    out.push('\n');
+                }
+            }
         }
     });
+}
+
+/// The port in the handler's `listening` line (it was started on port 0).
+async fn listening_port(child: &mut Child, output: &Arc<Mutex<String>>) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = output.lock().unwrap().lines().find_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            (event["message"] == "listening")
+                .then(|| event["address"].as_str()?.rsplit(':').next()?.parse().ok())
+                .flatten()
+        });
+        if let Some(port) = found {
+            return port;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!(
+                "handler exited during startup ({status}):\n{}",
+                output.lock().unwrap()
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the handler never said where it listens:\n{}",
+            output.lock().unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A port that was free a moment ago (the host picks ports the same way).
