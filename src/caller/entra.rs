@@ -300,14 +300,25 @@ impl EntraValidator {
         if by_kid.is_empty() {
             return Err(format!("no RSA signing keys at {}", configuration.jwks_uri));
         }
-        let mut issuers = vec![configuration.issuer];
-        if settings.authority == DEFAULT_AUTHORITY {
-            // Access tokens of app registrations left at token version 1.0.
-            issuers.push(format!("https://sts.windows.net/{}/", settings.tenant_id));
-        }
-        Ok(SigningKeys { issuers, by_kid })
+        Ok(SigningKeys {
+            issuers: issuers(settings, configuration.issuer),
+            by_kid,
+        })
     }
+}
 
+/// The accepted `iss` values: the discovered (v2.0) issuer, and on the public cloud the v1.0
+/// issuer of app registrations left at access token version 1.0. Another authority (a sovereign
+/// cloud, an emulator) gets only what it publishes.
+fn issuers(settings: &EntraSettings, discovered: String) -> Vec<String> {
+    let mut issuers = vec![discovered];
+    if settings.authority == DEFAULT_AUTHORITY {
+        issuers.push(format!("https://sts.windows.net/{}/", settings.tenant_id));
+    }
+    issuers
+}
+
+impl EntraValidator {
     async fn get_json<T: serde::de::DeserializeOwned>(&self, url: &str) -> Result<T, String> {
         let response = self
             .http
@@ -357,5 +368,35 @@ fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
         ErrorKind::MissingRequiredClaim(_) => "The access token lacks a required claim.",
         ErrorKind::InvalidAlgorithm => "The access token must be signed with RS256.",
         _ => "The access token is invalid.",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(authority: &str) -> EntraSettings {
+        EntraSettings {
+            authority: authority.to_string(),
+            tenant_id: "72f988bf-86f1-41af-91ab-2d7cd011db47".to_string(),
+            audiences: vec!["api://x".to_string()],
+            required_scope: Some("s".to_string()),
+            allowed_client_apps: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn v1_issuer_only_on_the_public_cloud() {
+        let v2 = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
+        assert_eq!(
+            issuers(&settings(DEFAULT_AUTHORITY), v2.to_string()),
+            [
+                v2,
+                "https://sts.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47/"
+            ]
+        );
+        for other in ["https://login.microsoftonline.us", "http://127.0.0.1:9000"] {
+            assert_eq!(issuers(&settings(other), v2.to_string()), [v2], "{other}");
+        }
     }
 }

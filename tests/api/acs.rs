@@ -49,12 +49,13 @@ fn issued(response: &PublicResponse) -> Value {
 async fn create_then_refresh_with_signed_requests() {
     for protocol in PROTOCOLS {
         let acs = AcsEmulator::start().await;
-        let app = acs_app(protocol, &acs, &[]).await;
+        let mut app = acs_app(protocol, &acs, &[]).await;
         let created = issued(&app.send(PublicRequest::post(PATH)).await);
         assert_eq!(
             acs.last_body(),
             json!({"createTokenWithScopes": ["voip"], "expiresInMinutes": 60})
         );
+        assert_eq!(created, acs.last_answer(), "exactly what ACS answered");
 
         let id = created["communicationUserId"].as_str().unwrap().to_string();
         let refresh = app
@@ -62,6 +63,7 @@ async fn create_then_refresh_with_signed_requests() {
             .await;
         let refreshed = issued(&refresh);
         assert_eq!(refreshed["communicationUserId"], id.as_str());
+        assert_eq!(refreshed, acs.last_answer());
         assert_eq!(
             acs.last_body(),
             json!({"scopes": ["chat", "voip"], "expiresInMinutes": 1440})
@@ -82,7 +84,7 @@ async fn create_then_refresh_with_signed_requests() {
         assert_eq!(acs.signed_requests(), 3);
         assert_eq!(acs.refused_signatures(), 0);
         assert!(
-            !app.host.output().contains(&acs.access_key),
+            !app.host.finish().await.contains(&acs.access_key),
             "the access key is never logged"
         );
     }
@@ -217,9 +219,7 @@ async fn without_acs_settings_the_function_says_so() {
 }
 
 fn principal(oid: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(
-        json!({"auth_typ": "aad", "claims": [{"typ": "oid", "val": oid}, {"typ": "name", "val": oid}]}).to_string(),
-    )
+    easyauth_principal(&[("oid", oid), ("name", oid)])
 }
 
 fn as_user(request: PublicRequest, oid: &str) -> PublicRequest {
@@ -267,17 +267,27 @@ async fn callers_refresh_only_identities_they_created() {
                 .contains("communicationUserId")
         );
 
-        // An identity nobody bound (even one ACS knows) is nobody's to refresh.
+        // An identity nobody bound (one ACS knows, created by another app of the resource) is
+        // nobody's to refresh: 403, and ACS is not asked.
+        let elsewhere = acs.create_identity_elsewhere();
+        let before = acs.signed_requests();
+        let foreign = as_user(
+            PublicRequest::post(PATH).json(&json!({"communicationUserId": elsewhere})),
+            "oid-ann",
+        );
+        assert_problem_type(&app.send(foreign).await, 403, "forbidden");
+        assert_eq!(acs.signed_requests(), before, "no token was asked of ACS");
+        // And one another caller created is not Ann's either.
         let other = issued(
             &app.send(as_user(PublicRequest::post(PATH), "oid-carol"))
                 .await,
         );
-        let foreign = as_user(
+        let theirs = as_user(
             PublicRequest::post(PATH)
                 .json(&json!({"communicationUserId": other["communicationUserId"]})),
             "oid-ann",
         );
-        assert_problem(&app.send(foreign).await, 403);
+        assert_problem(&app.send(theirs).await, 403);
         assert!(!app.host.output().contains(&acs.access_key));
     }
 }
@@ -451,8 +461,15 @@ async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
             "{protocol:?}: the same identity"
         );
         assert_eq!(
-            again["token"], "acs-user-token-refreshed",
-            "a token issued, not a new identity"
+            again,
+            acs.last_answer(),
+            "a token issued for it, not a new identity"
+        );
+        assert!(
+            again["token"]
+                .as_str()
+                .unwrap()
+                .starts_with("acs-user-token-refreshed")
         );
 
         // Nobody else can revoke or delete it, nor learn that it exists.

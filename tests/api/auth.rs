@@ -44,7 +44,7 @@ fn assert_unauthenticated(response: &PublicResponse, invalid_token: bool) -> Val
 async fn a_valid_access_token_gets_a_token_for_its_own_user() {
     let idp = OpenIdEmulator::start().await;
     for protocol in PROTOCOLS {
-        let app = entra_app(protocol, &idp, &[]).await;
+        let mut app = entra_app(protocol, &idp, &[]).await;
         let token = idp.token("oid-ann", json!({}));
         // userName from the request is ignored; userId may only repeat the caller's own id.
         let response = with_bearer(&app, "tenantId=t1&documentId=d&userName=Mallory", &token).await;
@@ -77,7 +77,7 @@ async fn a_valid_access_token_gets_a_token_for_its_own_user() {
             json!({"avatar": "a.png"})
         );
         assert!(
-            !app.host.output().contains(&token),
+            !app.host.finish().await.contains(&token),
             "the access token is never logged"
         );
     }
@@ -524,4 +524,54 @@ async fn every_token_leaves_an_audit_line_without_the_token() {
             "no token in the log"
         );
     }
+}
+
+/// Off the public cloud (here: the emulator's authority) a v1.0 `sts.windows.net` issuer is not
+/// accepted, though the token is otherwise valid: only the issuer the authority publishes is.
+#[tokio::test]
+async fn a_v1_issuer_is_refused_off_the_public_cloud() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let v1 = idp.token(
+        "oid-v1",
+        json!({ "iss": format!("https://sts.windows.net/{TENANT_ID}/"), "ver": "1.0" }),
+    );
+    let doc = assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &v1).await, true);
+    assert!(doc["detail"].as_str().unwrap().contains("iss"), "{doc}");
+    let v2 = idp.token("oid-v2", json!({}));
+    assert_token(&with_bearer(&app, "tenantId=t1", &v2).await, KEY);
+}
+
+/// The policy decides before any key is looked up: a refused request costs the vault nothing.
+#[tokio::test]
+async fn refused_requests_never_reach_the_key_store() {
+    let identity = crate::support::identity_emulator::IdentityEmulator::start().await;
+    let vault = crate::support::keyvault_emulator::KeyVaultEmulator::start(&identity.token).await;
+    vault.set_secret("fluid-tenant-t1", "vault-key");
+    let idp = OpenIdEmulator::start().await;
+    let mut settings = vault.app_settings(&identity);
+    settings.push(("ALLOWED_TENANTS", "t1".to_string()));
+    settings.push(("ALLOWED_SCOPES", "doc:read".to_string()));
+    let extra: Vec<(&str, &str)> = settings.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    let app = entra_app(Protocol::Forwarding, &idp, &extra).await;
+    let bearer = idp.token("oid-p", json!({}));
+    for (query, status) in [
+        ("tenantId=t2", 403),                     // tenant not allowed
+        ("tenantId=t1&scopes=doc:write", 403),    // scope not allowed
+        ("tenantId=t1&userId=someone-else", 403), // another user
+        ("tenantId=t1&lifetime=0", 400),          // malformed
+    ] {
+        assert_problem(&with_bearer(&app, query, &bearer).await, status);
+    }
+    assert_problem(&app.get_token("tenantId=t1").await, 401);
+    assert_eq!(
+        vault.total_reads(),
+        0,
+        "no key was read for a refused request"
+    );
+    assert_token(
+        &with_bearer(&app, "tenantId=t1&scopes=doc:read", &bearer).await,
+        "vault-key",
+    );
+    assert_eq!(vault.total_reads(), 1);
 }

@@ -10,7 +10,7 @@ use crate::support::*;
 #[tokio::test]
 async fn malformed_queries_and_bodies_get_clear_errors() {
     for protocol in [Protocol::Forwarding, Protocol::Envelope] {
-        let app = TestApp::spawn(protocol).await;
+        let mut app = TestApp::spawn(protocol).await;
         let targets = [
             "/api/TokenFunction?tenantId=%ZZ",
             "/api/TokenFunction?tenantId=%FF%FE",
@@ -50,7 +50,7 @@ async fn malformed_queries_and_bodies_get_clear_errors() {
         }
         // Still serving after all of that.
         verify(&app.get_token("tenantId=t1").await.text(), KEY).unwrap();
-        let output = app.host.output();
+        let output = app.host.finish().await;
         assert!(!output.contains("panicked"), "{output}");
         assert!(!output.contains(KEY));
     }

@@ -34,6 +34,8 @@ struct State {
     revoked: Vec<String>,
     /// Requests authorized with a bearer token.
     bearer: usize,
+    /// What each token answer said: identity, token, expiresOn.
+    answers: Vec<Value>,
     /// Faults for the next requests, in order; empty: normal answers.
     faults: VecDeque<AcsFault>,
     /// Requests whose signature checked out, and those refused for their signature.
@@ -96,6 +98,19 @@ impl AcsEmulator {
         self.state.lock().unwrap().bearer
     }
 
+    /// Creates an identity at ACS directly, as another app of the same resource would: nobody
+    /// bound it through this service.
+    pub fn create_identity_elsewhere(&self) -> String {
+        let mut state = self.state.lock().unwrap();
+        state.created += 1;
+        let id = format!(
+            "8:acs:3c9f0a55-1111-4e2a-9d3b-0123456789ab_{:08}",
+            state.created
+        );
+        state.identities.insert(id.clone());
+        id
+    }
+
     /// Whether `identity` exists (created and not deleted).
     pub fn exists(&self, identity: &str) -> bool {
         self.state.lock().unwrap().identities.contains(identity)
@@ -104,6 +119,18 @@ impl AcsEmulator {
     /// Identities whose tokens were revoked, in order.
     pub fn revoked(&self) -> Vec<String> {
         self.state.lock().unwrap().revoked.clone()
+    }
+
+    /// The last token answer (`{"communicationUserId","token","expiresOn"}`), as the service
+    /// must pass it on.
+    pub fn last_answer(&self) -> Value {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .last()
+            .cloned()
+            .unwrap_or(Value::Null)
     }
 
     pub fn clear_revoked(&self) {
@@ -240,7 +267,10 @@ async fn answer(
             state.created
         );
         state.identities.insert(id.clone());
-        let token = format!("acs-user-token-for-{}", id.len());
+        let token = format!("acs-user-token-{}-{}", state.created, std::process::id());
+        state
+            .answers
+            .push(json!({"communicationUserId": id, "token": token, "expiresOn": expires_on}));
         return Ok(json(
             201,
             &json!({"identity": {"id": id}, "accessToken": {"token": token, "expiresOn": expires_on}}),
@@ -261,10 +291,13 @@ async fn answer(
         return error(404, "IdentityNotFound", "Identity not found.");
     }
     match (&request.method, operation) {
-        (&hyper::Method::POST, Some("issueAccessToken")) => Ok(json(
-            200,
-            &json!({"token": "acs-user-token-refreshed", "expiresOn": expires_on}),
-        )),
+        (&hyper::Method::POST, Some("issueAccessToken")) => {
+            let token = format!("acs-user-token-refreshed-{}", state.answers.len());
+            state
+                .answers
+                .push(json!({"communicationUserId": id, "token": token, "expiresOn": expires_on}));
+            Ok(json(200, &json!({"token": token, "expiresOn": expires_on})))
+        }
         (&hyper::Method::POST, Some("revokeAccessTokens")) => {
             state.revoked.push(id);
             Ok(no_content())

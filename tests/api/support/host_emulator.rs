@@ -120,6 +120,8 @@ pub struct HostEmulator {
     functions: Vec<FunctionInfo>,
     client: reqwest::Client,
     output: Arc<Mutex<String>>,
+    /// The tasks reading stdout and stderr; they end at end of file.
+    readers: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl HostEmulator {
@@ -190,8 +192,10 @@ impl HostEmulator {
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {}: {e}", executable.display()));
         let output = Arc::new(Mutex::new(String::new()));
-        capture(child.stdout.take().unwrap(), &output);
-        capture(child.stderr.take().unwrap(), &output);
+        let readers = vec![
+            capture(child.stdout.take().unwrap(), &output),
+            capture(child.stderr.take().unwrap(), &output),
+        ];
 
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -207,6 +211,7 @@ impl HostEmulator {
             functions,
             client,
             output,
+            readers,
         };
         emulator.wait_ready().await;
         emulator
@@ -417,6 +422,18 @@ impl HostEmulator {
             .unwrap()
     }
 
+    /// Stops the handler (SIGTERM), waits for it to exit and for its last line to be read, and
+    /// returns everything it wrote: a check of the output (no secret in it) then sees every
+    /// line, not just those written so far.
+    pub async fn finish(&mut self) -> String {
+        self.send_sigterm();
+        self.wait_exit().await;
+        for reader in self.readers.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(10), reader).await;
+        }
+        self.output()
+    }
+
     /// Waits until the output holds `needle` (logs are written asynchronously).
     pub async fn wait_for_output(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -548,7 +565,10 @@ fn discover_functions(app_root: &Path) -> Vec<FunctionInfo> {
 
 /// Appends every line of `pipe` to `sink`; bytes that are not UTF-8 are shown replaced, and
 /// reading goes on (a check for secrets must see every line after one too).
-fn capture<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: R, sink: &Arc<Mutex<String>>) {
+fn capture<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
+    pipe: R,
+    sink: &Arc<Mutex<String>>,
+) -> tokio::task::JoinHandle<()> {
     let sink = Arc::clone(sink);
     tokio::spawn(async move {
         let mut reader = BufReader::new(pipe);
@@ -565,7 +585,7 @@ fn capture<R: tokio::io::AsyncRead + Unpin + Send + 'static>(pipe: R, sink: &Arc
                 }
             }
         }
-    });
+    })
 }
 
 /// The port in the handler's `listening` line (it was started on port 0).

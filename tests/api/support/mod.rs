@@ -139,12 +139,46 @@ pub fn assert_problem(response: &PublicResponse, status: u16) -> Value {
         response.header("content-type"),
         Some("application/problem+json")
     );
+    // README: every response, errors included, is `Cache-Control: no-store`.
+    assert_eq!(response.header("cache-control"), Some("no-store"));
     let doc = response.json();
     assert_eq!(doc["status"], status);
     for member in ["type", "title", "detail"] {
         assert!(doc[member].is_string(), "problem without {member}: {doc}");
     }
     doc
+}
+
+/// Asserts a problem response with `status` whose `type` ends in `/{slug}`; its document.
+pub fn assert_problem_type(response: &PublicResponse, status: u16, slug: &str) -> Value {
+    let doc = assert_problem(response, status);
+    let type_uri = doc["type"].as_str().unwrap();
+    assert!(
+        type_uri.ends_with(&format!("/{slug}")),
+        "expected problem {slug}, got {type_uri}: {doc}"
+    );
+    doc
+}
+
+/// Asserts a 200 with a JWT signed with `key`; its claims.
+pub fn assert_token(response: &PublicResponse, key: &str) -> Value {
+    assert_eq!(response.status, 200, "{}", response.text());
+    verify(response.text().trim(), key).unwrap_or_else(|e| {
+        panic!(
+            "not a token signed with the expected key ({e}): {}",
+            response.text()
+        )
+    })
+}
+
+/// An App Service Authentication principal header value with these claims (`typ` → `val`).
+pub fn easyauth_principal(claims: &[(&str, &str)]) -> String {
+    let claims: Vec<Value> = claims
+        .iter()
+        .map(|(typ, val)| serde_json::json!({ "typ": typ, "val": val }))
+        .collect();
+    base64::engine::general_purpose::STANDARD
+        .encode(serde_json::json!({ "auth_typ": "aad", "claims": claims }).to_string())
 }
 
 /// Seconds since the epoch.
