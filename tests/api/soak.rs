@@ -145,7 +145,7 @@ async fn soak() {
             while running.load(Ordering::SeqCst) {
                 n += 1;
                 // One request in 50 is for a tenant nobody has (the miss budget at work).
-                let url = if worker == 0 && n % 50 == 0 {
+                let url = if worker == 0 && n.is_multiple_of(50) {
                     format!("{base}/api/TokenFunction?tenantId=unknown-{n}")
                 } else {
                     warm.clone()
