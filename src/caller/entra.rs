@@ -23,6 +23,7 @@ use tokio::time::Instant;
 use warp::http::{HeaderMap, header};
 
 use crate::caller::Principal;
+use crate::caller::bearer_cache::{self, BearerCache};
 use crate::problem::Problem;
 
 /// Tokens larger than this are refused before they are parsed.
@@ -57,12 +58,16 @@ pub struct EntraValidator {
     /// Serializes key loads; holds when the last load for an unknown `kid` was attempted and
     /// whether it worked (the startup load does not count against the rate limit).
     refresh: tokio::sync::Mutex<Option<(Instant, bool)>>,
+    /// Tokens that passed every check, until they expire or the keys change.
+    validated: BearerCache,
 }
 
 #[derive(Default)]
 struct SigningKeys {
     issuers: Vec<String>,
     by_kid: HashMap<String, DecodingKey>,
+    /// `kid`, `n`, `e` of every key, sorted: what tells a key change from a plain refresh.
+    material: Vec<(String, String, String)>,
 }
 
 #[derive(Deserialize)]
@@ -89,6 +94,8 @@ struct Jwk {
 /// The claims of an access token this service reads.
 #[derive(Deserialize)]
 struct AccessClaims {
+    exp: u64,
+    nbf: Option<u64>,
     oid: Option<String>,
     sub: Option<String>,
     name: Option<String>,
@@ -144,6 +151,7 @@ impl EntraValidator {
             http,
             keys: RwLock::new(SigningKeys::default()),
             refresh: tokio::sync::Mutex::new(None),
+            validated: BearerCache::default(),
         })
     }
 
@@ -173,6 +181,11 @@ impl EntraValidator {
         let token = bearer_token(headers)?;
         if token.len() > MAX_TOKEN_BYTES {
             return Err(invalid("The access token is too large."));
+        }
+        let fingerprint = bearer_cache::fingerprint(token);
+        let now = unix_now();
+        if let Some(principal) = self.validated.get(&fingerprint, now) {
+            return Ok(principal);
         }
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("The access token is not a well-formed JWT."))?;
@@ -222,11 +235,17 @@ impl EntraValidator {
             .or(claims.sub)
             .filter(|id| !id.is_empty())
             .ok_or_else(|| invalid("The access token has neither oid nor sub."))?;
-        Ok(Principal {
+        let principal = Principal {
             id,
             name: claims.name.or(claims.preferred_username),
             client_app,
-        })
+        };
+        // Remembered for the window validation allowed, leeway included.
+        let not_before = claims.nbf.unwrap_or(0).saturating_sub(LEEWAY_SECONDS);
+        let expires = claims.exp.saturating_add(LEEWAY_SECONDS);
+        self.validated
+            .insert(fingerprint, principal.clone(), not_before, expires, now);
+        Ok(principal)
     }
 
     /// The verification key for `kid` and the accepted issuers, refreshing the key set when the
@@ -275,7 +294,17 @@ impl EntraValidator {
             tracing::warn!(reason = %reason, "cannot load Entra ID signing keys");
         })?;
         let count = keys.by_kid.len();
-        *self.keys.write().unwrap() = keys;
+        let mut current = self.keys.write().unwrap();
+        let removed_or_replaced = current
+            .material
+            .iter()
+            .any(|old| !keys.material.contains(old));
+        *current = keys;
+        drop(current);
+        if removed_or_replaced {
+            // A token signed with a withdrawn key must not live on in memory.
+            self.validated.clear();
+        }
         Ok(count)
     }
 
@@ -287,24 +316,35 @@ impl EntraValidator {
         );
         let configuration: OpenIdConfiguration = self.get_json(&discovery_url).await?;
         let jwks: JwkSet = self.get_json(&configuration.jwks_uri).await?;
+        let mut material = Vec::new();
         let by_kid: HashMap<String, DecodingKey> = jwks
             .keys
             .into_iter()
             .filter(|k| k.kty == "RSA" && k.usage.as_deref().is_none_or(|u| u == "sig"))
             .filter_map(|k| {
-                let key =
-                    DecodingKey::from_rsa_components(k.n.as_deref()?, k.e.as_deref()?).ok()?;
-                Some((k.kid?, key))
+                let (n, e) = (k.n?, k.e?);
+                let key = DecodingKey::from_rsa_components(&n, &e).ok()?;
+                let kid = k.kid?;
+                material.push((kid.clone(), n, e));
+                Some((kid, key))
             })
             .collect();
+        material.sort();
         if by_kid.is_empty() {
             return Err(format!("no RSA signing keys at {}", configuration.jwks_uri));
         }
         Ok(SigningKeys {
             issuers: issuers(settings, configuration.issuer),
             by_kid,
+            material,
         })
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The accepted `iss` values: the discovered (v2.0) issuer, and on the public cloud the v1.0

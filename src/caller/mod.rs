@@ -7,6 +7,7 @@
 //!
 //! What the caller may have is decided later, by [`crate::policy`].
 
+pub mod bearer_cache;
 pub mod easyauth;
 pub mod entra;
 

@@ -575,3 +575,39 @@ async fn refused_requests_never_reach_the_key_store() {
     );
     assert_eq!(vault.total_reads(), 1);
 }
+
+/// Validated bearer tokens are remembered (the same token is not verified again), but never past
+/// their own `exp`/`nbf`, never across a signing-key change, and never when they failed.
+#[tokio::test]
+async fn remembered_bearer_tokens_keep_every_rule() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let now = now();
+
+    // Valid for two more seconds (the 60 s leeway included): accepted, then not, though cached.
+    let closing = idp.token("oid-closing", json!({ "exp": now - 58 }));
+    assert_token(&with_bearer(&app, "tenantId=t1", &closing).await, KEY);
+    assert_token(&with_bearer(&app, "tenantId=t1", &closing).await, KEY);
+    tokio::time::sleep(std::time::Duration::from_millis(3_100)).await;
+    assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &closing).await, true);
+
+    // Not yet valid, and invalid tokens: refused every time they are sent.
+    let early = idp.token("oid-early", json!({ "nbf": now + 120 }));
+    let mut forged = idp.token("oid-forged", json!({}));
+    forged.push('x');
+    for _ in 0..5 {
+        assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &early).await, true);
+        assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &forged).await, true);
+    }
+
+    // A key change forgets everything: a token signed with a withdrawn key is refused, though
+    // it was accepted (and remembered) a moment ago.
+    let old = idp.token("oid-rotated", json!({}));
+    assert_token(&with_bearer(&app, "tenantId=t1", &old).await, KEY);
+    idp.publish(SigningKey::generate("kid-2"));
+    idp.withdraw("kid-1");
+    let new = idp.token_signed_by("kid-2", "oid-new", json!({}));
+    assert_token(&with_bearer(&app, "tenantId=t1", &new).await, KEY); // refreshes the keys
+    assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &old).await, true);
+    assert_token(&with_bearer(&app, "tenantId=t1", &new).await, KEY);
+}

@@ -132,6 +132,19 @@ impl OpenIdEmulator {
         self.published.lock().unwrap().push(key);
     }
 
+    /// Stops publishing the key `kid` (Entra withdrew it).
+    pub fn withdraw(&self, kid: &str) {
+        self.published.lock().unwrap().retain(|key| key.kid != kid);
+    }
+
+    /// An access token for `oid` signed with the published key `kid`.
+    pub fn token_signed_by(&self, kid: &str, oid: &str, overrides: Value) -> String {
+        let claims = self.claims(oid, overrides);
+        let keys = self.published.lock().unwrap();
+        let key = keys.iter().find(|k| k.kid == kid).expect("a published key");
+        key.sign(kid, &claims)
+    }
+
     /// The DER bytes of the first published public key (what an algorithm-confusion attacker
     /// would use as an HMAC secret).
     pub fn published_key_der(&self) -> Vec<u8> {
