@@ -9,6 +9,7 @@ mod deploy;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;
+mod production_bench;
 mod published_providers;
 mod soak;
 mod token_contract;
