@@ -25,6 +25,20 @@ async fn acs_app(protocol: Protocol, acs: &AcsEmulator, extra: &[(&str, &str)]) 
     TestApp::spawn_with(protocol, &settings).await
 }
 
+/// An app whose callers sign in with Easy Auth, its identity bindings in `azurite`.
+async fn signed_in_acs_app(protocol: Protocol, acs: &AcsEmulator, azurite: &Azurite) -> TestApp {
+    acs_app(
+        protocol,
+        acs,
+        &[
+            ("AUTH_MODE", "easyauth"),
+            ("WEBSITE_AUTH_ENABLED", "True"),
+            ("AzureWebJobsStorage", azurite.connection_string.as_str()),
+        ],
+    )
+    .await
+}
+
 fn issued(response: &PublicResponse) -> Value {
     assert_eq!(response.status, 200, "{}", response.text());
     assert_eq!(response.header("content-type"), Some("application/json"));
@@ -231,16 +245,7 @@ async fn callers_refresh_only_identities_they_created() {
     let azurite = Azurite::start().await;
     let acs = AcsEmulator::start().await;
     for protocol in PROTOCOLS {
-        let app = acs_app(
-            protocol,
-            &acs,
-            &[
-                ("AUTH_MODE", "easyauth"),
-                ("WEBSITE_AUTH_ENABLED", "True"),
-                ("AzureWebJobsStorage", azurite.connection_string.as_str()),
-            ],
-        )
-        .await;
+        let app = signed_in_acs_app(protocol, &acs, &azurite).await;
         assert_eq!(
             app.send(PublicRequest::post(PATH)).await.status,
             401,
@@ -292,21 +297,38 @@ async fn callers_refresh_only_identities_they_created() {
     }
 }
 
-#[tokio::test]
-async fn the_connection_string_can_come_from_key_vault() {
+/// An app whose ACS connection string is the Key Vault secret `acs-connection` (the vault failing
+/// with `fault` from the start), with `extra` settings.
+async fn acs_in_vault(
+    extra: &[(&str, &str)],
+    fault: Option<Fault>,
+) -> (TestApp, AcsEmulator, KeyVaultEmulator) {
     let acs = AcsEmulator::start().await;
     let identity = IdentityEmulator::start().await;
     let vault = KeyVaultEmulator::start(&identity.token).await;
     vault.set_secret("acs-connection", &acs.connection_string());
+    vault.set_fault(fault);
     let vault_settings = vault.app_settings(&identity);
     let mut settings: Vec<(&str, &str)> = vault_settings
         .iter()
         .map(|(n, v)| (*n, v.as_str()))
         .collect();
     settings.push(("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"));
-    settings.push(("KEY_CACHE_TTL_SECONDS", "1"));
-    settings.push(("KEY_VAULT_TIMEOUT_MS", "500"));
+    settings.extend_from_slice(extra);
     let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
+    (app, acs, vault)
+}
+
+#[tokio::test]
+async fn the_connection_string_can_come_from_key_vault() {
+    let (app, acs, vault) = acs_in_vault(
+        &[
+            ("KEY_CACHE_TTL_SECONDS", "1"),
+            ("KEY_VAULT_TIMEOUT_MS", "500"),
+        ],
+        None,
+    )
+    .await;
     issued(&app.send(PublicRequest::post(PATH)).await);
     issued(&app.send(PublicRequest::post(PATH)).await);
     assert_eq!(vault.reads("acs-connection"), 1, "read once, then cached");
@@ -344,19 +366,11 @@ async fn the_connection_string_can_come_from_key_vault() {
 /// deadline, not after the SDK's own timeouts.
 #[tokio::test]
 async fn a_slow_vault_costs_an_acs_request_no_more_than_the_deadline() {
-    let acs = AcsEmulator::start().await;
-    let identity = IdentityEmulator::start().await;
-    let vault = KeyVaultEmulator::start(&identity.token).await;
-    vault.set_secret("acs-connection", &acs.connection_string());
-    vault.set_fault(Some(Fault::Delay(Duration::from_secs(30))));
-    let vault_settings = vault.app_settings(&identity);
-    let mut settings: Vec<(&str, &str)> = vault_settings
-        .iter()
-        .map(|(n, v)| (*n, v.as_str()))
-        .collect();
-    settings.push(("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"));
-    settings.push(("KEY_VAULT_TIMEOUT_MS", "500"));
-    let app = TestApp::spawn_with(Protocol::Forwarding, &settings).await;
+    let (app, _acs, _vault) = acs_in_vault(
+        &[("KEY_VAULT_TIMEOUT_MS", "500")],
+        Some(Fault::Delay(Duration::from_secs(30))),
+    )
+    .await;
     let started = Instant::now();
     let response = app.send(PublicRequest::post(PATH)).await;
     assert!(
@@ -440,16 +454,7 @@ async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
     let azurite = Azurite::start().await;
     let acs = AcsEmulator::start().await;
     for (n, protocol) in PROTOCOLS.into_iter().enumerate() {
-        let app = acs_app(
-            protocol,
-            &acs,
-            &[
-                ("AUTH_MODE", "easyauth"),
-                ("WEBSITE_AUTH_ENABLED", "True"),
-                ("AzureWebJobsStorage", azurite.connection_string.as_str()),
-            ],
-        )
-        .await;
+        let app = signed_in_acs_app(protocol, &acs, &azurite).await;
         let (dana, eve) = (format!("oid-dana-{n}"), format!("oid-eve-{n}"));
         let post =
             |query: &str, oid: &str| as_user(PublicRequest::post(format!("{PATH}{query}")), oid);

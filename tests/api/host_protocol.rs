@@ -606,6 +606,19 @@ struct StdoutStalled {
 }
 
 impl StdoutStalled {
+    /// Everything the (exited) handler wrote to stderr.
+    async fn stderr(&mut self) -> String {
+        let mut stderr = String::new();
+        self.child
+            .stderr
+            .as_mut()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .await
+            .unwrap();
+        stderr
+    }
+
     async fn start() -> StdoutStalled {
         let port = free_port();
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
@@ -718,15 +731,7 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
         "{:?}",
         started.elapsed()
     );
-    let mut stderr = String::new();
-    handler
-        .child
-        .stderr
-        .as_mut()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .await
-        .unwrap();
+    let stderr = handler.stderr().await;
     assert!(
         stderr.contains("log lines could not be written"),
         "{stderr}"
@@ -769,15 +774,7 @@ async fn nothing_is_dropped_once_stdout_is_read_again() {
         logged >= held + more,
         "{logged} lines for {held} + {more} answers"
     );
-    let mut stderr = String::new();
-    handler
-        .child
-        .stderr
-        .as_mut()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .await
-        .unwrap();
+    let stderr = handler.stderr().await;
     assert!(!stderr.contains("could not be written"), "{stderr}");
 }
 

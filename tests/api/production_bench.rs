@@ -13,7 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::KeyVaultEmulator;
 use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, TENANT_ID};
-use crate::support::repo_root;
+use crate::support::{handler_process, repo_root, rss_kib};
 
 const QUERY: &str = "/api/TokenFunction?tenantId=t1&documentId=doc-1";
 const KEY: &str = "bench-tenant-key-4d5e6f7a8b9c0d1e";
@@ -26,17 +26,9 @@ struct Handler {
 /// The release handler on port 0 with `settings`, stdout drained as the host does.
 async fn start(settings: &[(&str, String)]) -> (Handler, Instant) {
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", "0")
-        .envs(settings.iter().map(|(n, v)| (*n, v.as_str())))
-        .current_dir(tempfile::tempdir().unwrap().keep())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut all = settings.to_vec();
+    all.push(("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()));
+    let mut child = handler_process(&all).spawn().unwrap();
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let address = loop {
         let line = lines.next_line().await.unwrap().expect("a listening line");
@@ -55,17 +47,6 @@ async fn start(settings: &[(&str, String)]) -> (Handler, Instant) {
     )
 }
 
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
-}
-
 /// One wrk run; tokens per second and latency percentiles (ms).
 fn wrk(url: &str, connections: u32, seconds: u64, bearer: Option<&str>) -> Value {
     let mut command = std::process::Command::new("wrk");
@@ -81,7 +62,10 @@ fn wrk(url: &str, connections: u32, seconds: u64, bearer: Option<&str>) -> Value
     if let Some(token) = bearer {
         command.args(["-H", &format!("Authorization: Bearer {token}")]);
     }
-    let output = command.arg(url).output().expect("wrk (bench/run installs it)");
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk (bench/run installs it)");
     let text = String::from_utf8_lossy(&output.stdout);
     let run: Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
     assert_eq!(run["non_2xx"], 0, "{url}: {run}");
@@ -97,7 +81,10 @@ fn wrk(url: &str, connections: u32, seconds: u64, bearer: Option<&str>) -> Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "a benchmark: bench/run"]
 async fn production_configuration() {
-    let seconds: u64 = std::env::var("BENCH_SECONDS").ok().and_then(|s| s.parse().ok()).unwrap_or(10);
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(10);
     let identity = IdentityEmulator::start().await;
     let vault = KeyVaultEmulator::start(&identity.token).await;
     vault.set_secret("fluid-tenant-t1", KEY);

@@ -13,7 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::support::host_emulator::free_port;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::{Fault, KeyVaultEmulator};
-use crate::support::repo_root;
+use crate::support::{handler_process, repo_root, rss_kib};
 
 const PHASES: [&str; 10] = [
     "normal",
@@ -35,17 +35,6 @@ struct PhaseStats {
     server_errors: usize,
     other: usize,
     rss_kib: Vec<u64>,
-}
-
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -77,16 +66,7 @@ async fn soak() {
         ("KEY_VAULT_TIMEOUT_MS", "500".to_string()),
         ("KEY_VAULT_PRELOAD_TENANTS", "t1".to_string()),
     ]);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .envs(settings.iter().map(|(n, v)| (*n, v.as_str())))
-        .current_dir(tempfile::tempdir().unwrap().keep())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child = handler_process(&settings).spawn().unwrap();
     let pid = child.id().unwrap();
 
     // stdout read like the host does, except while a phase stalls it.

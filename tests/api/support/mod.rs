@@ -181,6 +181,33 @@ pub fn easyauth_principal(claims: &[(&str, &str)]) -> String {
         .encode(serde_json::json!({ "auth_typ": "aad", "claims": claims }).to_string())
 }
 
+/// The built handler as a process of its own (not under the host emulator): `settings` as its
+/// whole environment (plus PATH), a fresh working directory, stdout piped, killed when dropped.
+pub fn handler_process(settings: &[(&str, String)]) -> tokio::process::Command {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(settings.iter().map(|(n, v)| (*n, v.as_str())))
+        .current_dir(tempfile::tempdir().unwrap().keep())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .kill_on_drop(true);
+    command
+}
+
+/// The resident memory of process `pid`, from /proc (KiB).
+pub fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
 /// Seconds since the epoch.
 pub fn now() -> u64 {
     std::time::SystemTime::now()
