@@ -13,23 +13,28 @@
 //! - `host.json` in the app root (`FUNCTIONS_APP_ROOT_PATH`, else the working directory) gives the
 //!   route prefix of forwarded requests.
 
-use std::collections::{BTreeMap, HashMap};
+mod acs;
+mod auth;
+mod files;
+mod keys;
+
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::acs::connection::{AcsConnection, AcsEndpoint};
-use crate::azure_credential::AzureCredential;
-use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
+use crate::caller::entra::EntraSettings;
 use crate::cors::Cors;
-use crate::keys::cache::CachePolicy;
-use crate::keys::vault::{SecretNameTemplate, VaultSettings};
 use crate::policy::Policy;
 use crate::request::{Lifetime, Scopes, TenantId};
-use crate::secret::Secret;
+
+use acs::acs_settings;
+pub use acs::{AcsConnectionSetting, AcsSettings, StorageSetting};
+use auth::entra_settings;
+use files::{HostJson, LocalSettings, parse_local_settings};
+pub use keys::KeySettings;
+use keys::{parse_tenant_keys, vault_settings};
 
 /// The port `func start` serves on unless `Host.LocalHttpPort` says otherwise.
 const DEFAULT_LOCAL_PORT: u16 = 7071;
@@ -73,56 +78,6 @@ pub struct Config {
     /// Standalone only: `Host.CORS` of local.settings.json, applied as `func start` would.
     /// Under the Functions host CORS is the host's job.
     pub cors: Option<Cors>,
-}
-
-/// Where tenant keys come from.
-#[derive(Debug)]
-pub enum KeySettings {
-    /// `TENANT_KEYS`: keys given in configuration (development, tests).
-    Local(BTreeMap<TenantId, Secret<String>>),
-    /// `KEY_VAULT_URL`: keys read from Azure Key Vault through a cache.
-    Vault {
-        vault: Box<VaultSettings>,
-        cache: CachePolicy,
-        /// `KEY_VAULT_PRELOAD_TENANTS`: fetched at startup.
-        preload: Vec<TenantId>,
-        /// Where a managed identity gets its tokens, for the startup log.
-        identity_source: &'static str,
-        /// `TENANT_KEYS` was set too, and is ignored.
-        ignored_tenant_keys: bool,
-    },
-}
-
-/// The ACS function's settings.
-#[derive(Debug)]
-pub struct AcsSettings {
-    pub connection: AcsConnectionSetting,
-    /// Where caller → identity bindings are kept (authenticated modes).
-    pub storage: Option<StorageSetting>,
-    /// `ACS_TIMEOUT_MS`: time budget of one ACS or Table Storage request.
-    pub timeout: Duration,
-    /// The app's identity, when ACS or the storage is reached with it (no keys).
-    pub credential: Option<AzureCredential>,
-}
-
-#[derive(Debug)]
-pub enum AcsConnectionSetting {
-    /// `ACS_CONNECTION_STRING`.
-    Fixed(AcsConnection),
-    /// `ACS_CONNECTION_STRING_SECRET_NAME`: read from the Key Vault of `KEY_VAULT_URL`.
-    VaultSecret(String),
-    /// `ACS_ENDPOINT` without a key: Microsoft Entra tokens of the app's identity.
-    Entra { endpoint: AcsEndpoint },
-}
-
-/// The storage account of `AzureWebJobsStorage`, as the Functions host reads it.
-#[derive(Debug)]
-pub enum StorageSetting {
-    /// `AzureWebJobsStorage`: a connection string with the account key (Azurite, local runs).
-    ConnectionString(Secret<String>),
-    /// `AzureWebJobsStorage__tableServiceUri`, or `AzureWebJobsStorage__accountName` in the
-    /// public cloud: reached with Microsoft Entra tokens of the app's identity.
-    Identity { table_endpoint: String },
 }
 
 /// A configuration problem, printed as one line before the process exits.
@@ -297,166 +252,6 @@ impl Config {
     }
 }
 
-/// `ACS_*` and `AzureWebJobsStorage`.
-fn acs_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
-    have_vault: bool,
-) -> Result<Option<AcsSettings>, ConfigError> {
-    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
-    let sources = [
-        present("ACS_CONNECTION_STRING"),
-        present("ACS_CONNECTION_STRING_SECRET_NAME"),
-        present("ACS_ENDPOINT"),
-    ];
-    let connection = match sources {
-        [None, None, None] => return Ok(None),
-        [Some(text), None, None] => AcsConnectionSetting::Fixed(
-            AcsConnection::parse(&text)
-                .map_err(|problem| error(format!("ACS_CONNECTION_STRING {problem}")))?,
-        ),
-        [None, Some(name), None] => {
-            if !have_vault {
-                return Err(error(
-                    "ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL",
-                ));
-            }
-            let name = name.trim().to_string();
-            if !(1..=127).contains(&name.len())
-                || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            {
-                return Err(error(
-                    "ACS_CONNECTION_STRING_SECRET_NAME must be a Key Vault secret name (0-9 a-z A-Z -)",
-                ));
-            }
-            AcsConnectionSetting::VaultSecret(name)
-        }
-        [None, None, Some(endpoint)] => AcsConnectionSetting::Entra {
-            endpoint: AcsEndpoint::parse(&endpoint)
-                .map_err(|problem| error(format!("ACS_ENDPOINT {problem}")))?,
-        },
-        _ => {
-            return Err(error(
-                "set one of ACS_CONNECTION_STRING, ACS_CONNECTION_STRING_SECRET_NAME and ACS_ENDPOINT",
-            ));
-        }
-    };
-    let timeout = milliseconds(setting, "ACS_TIMEOUT_MS", 5000)?;
-    let storage = storage_setting(setting)?;
-    let keyless = matches!(connection, AcsConnectionSetting::Entra { .. })
-        || matches!(storage, Some(StorageSetting::Identity { .. }));
-    let credential = if keyless {
-        Some(credential_settings(setting)?.0)
-    } else {
-        None
-    };
-    Ok(Some(AcsSettings {
-        connection,
-        storage,
-        timeout,
-        credential,
-    }))
-}
-
-/// `AzureWebJobsStorage` (a connection string) or its identity-based form, as the Functions host
-/// reads them: `AzureWebJobsStorage__tableServiceUri`, else `AzureWebJobsStorage__accountName`
-/// (public cloud endpoints).
-fn storage_setting(
-    setting: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<StorageSetting>, ConfigError> {
-    let present = |name: &str| {
-        setting(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-    };
-    if let Some(text) = present("AzureWebJobsStorage") {
-        return Ok(Some(StorageSetting::ConnectionString(Secret::new(text))));
-    }
-    let table_endpoint = match (
-        present("AzureWebJobsStorage__tableServiceUri"),
-        present("AzureWebJobsStorage__accountName"),
-    ) {
-        (Some(uri), _) => uri.trim_end_matches('/').to_string(),
-        (None, Some(account)) => {
-            if !(3..=24).contains(&account.len())
-                || !account
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-            {
-                return Err(error(
-                    "AzureWebJobsStorage__accountName must be a storage account name (3-24 lower-case letters and digits)",
-                ));
-            }
-            format!("https://{account}.table.core.windows.net")
-        }
-        (None, None) => return Ok(None),
-    };
-    let https = table_endpoint.starts_with("https://");
-    if !https {
-        return Err(error(
-            "AzureWebJobsStorage__tableServiceUri must be an https:// URL (Microsoft Entra tokens are sent only over TLS)",
-        ));
-    }
-    Ok(Some(StorageSetting::Identity { table_endpoint }))
-}
-
-/// `AUTH_MODE=entra`: `ENTRA_*`.
-fn entra_settings(setting: &dyn Fn(&str) -> Option<String>) -> Result<EntraSettings, ConfigError> {
-    let required = |name: &str| {
-        setting(name)
-            .map(|v| v.trim().to_string())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| error(format!("AUTH_MODE=entra needs {name}")))
-    };
-    let tenant_id = required("ENTRA_TENANT_ID")?;
-    if !tenant_id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.'))
-    {
-        return Err(error(
-            "ENTRA_TENANT_ID must be a tenant id (GUID) or domain name",
-        ));
-    }
-    let audiences: Vec<String> = required("ENTRA_AUDIENCE")?
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
-        .collect();
-    let authority = setting("ENTRA_AUTHORITY")
-        .map(|a| a.trim().trim_end_matches('/').to_string())
-        .filter(|a| !a.is_empty())
-        .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
-    if !(authority.starts_with("https://")
-        || authority.starts_with("http://") && is_loopback_url(&authority))
-    {
-        return Err(error(
-            "ENTRA_AUTHORITY must be an https:// URL (http:// only for a loopback emulator)",
-        ));
-    }
-    let required_scope = setting("ENTRA_REQUIRED_SCOPE")
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty());
-    let allowed_client_apps: Vec<String> = setting("ENTRA_ALLOWED_CLIENT_APPS")
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if required_scope.is_none() && allowed_client_apps.is_empty() {
-        return Err(error(
-            "AUTH_MODE=entra needs ENTRA_REQUIRED_SCOPE (a delegated scope or app role of this API, e.g. Token.Issue) or ENTRA_ALLOWED_CLIENT_APPS (the client application ids that may call it), or both: without either, any application in the tenant can get an access token for this API and use it",
-        ));
-    }
-    Ok(EntraSettings {
-        authority,
-        tenant_id,
-        audiences,
-        required_scope,
-        allowed_client_apps,
-    })
-}
-
 /// Whether an `http://` URL points at this machine (127.0.0.0/8, ::1 or localhost).
 fn is_loopback_url(url: &str) -> bool {
     url.parse::<warp::http::Uri>()
@@ -488,116 +283,6 @@ fn tenant_list(name: &str, list: &str) -> Result<Vec<TenantId>, ConfigError> {
             })
         })
         .collect()
-}
-
-/// The app's identity toward Azure (Key Vault, identity-based storage, ACS with Entra ID):
-/// `AZURE_CREDENTIAL` (or its older name `KEY_VAULT_CREDENTIAL`), `AZURE_CLIENT_ID`, … Returns
-/// the credential and, for the startup log, where a managed identity comes from.
-fn credential_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
-) -> Result<(AzureCredential, &'static str), ConfigError> {
-    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
-    let client_id = present("AZURE_CLIENT_ID");
-    let chosen = present("AZURE_CREDENTIAL").or_else(|| setting("KEY_VAULT_CREDENTIAL"));
-    match chosen.as_deref().map(str::trim) {
-        None | Some("") | Some("managed-identity") => {
-            let source = if present("IDENTITY_ENDPOINT").is_some()
-                && present("IDENTITY_HEADER").is_some()
-            {
-                "app-service (IDENTITY_ENDPOINT)"
-            } else if flag(setting, "KEY_VAULT_ALLOW_IMDS", false)? {
-                "instance metadata service (IMDS)"
-            } else {
-                return Err(error(
-                    "AZURE_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT and IDENTITY_HEADER (set by Azure Functions); on a VM or AKS set KEY_VAULT_ALLOW_IMDS=true; on a developer machine use AZURE_CREDENTIAL=developer-tools",
-                ));
-            };
-            Ok((AzureCredential::ManagedIdentity { client_id }, source))
-        }
-        Some("client-secret") => {
-            let required = |name: &str| {
-                present(name)
-                    .ok_or_else(|| error(format!("AZURE_CREDENTIAL=client-secret needs {name}")))
-            };
-            let credential = AzureCredential::ClientSecret {
-                tenant_id: required("AZURE_TENANT_ID")?,
-                client_id: required("AZURE_CLIENT_ID")?,
-                secret: Secret::new(required("AZURE_CLIENT_SECRET")?),
-            };
-            Ok((credential, "none"))
-        }
-        Some("developer-tools") => Ok((AzureCredential::DeveloperTools, "none")),
-        Some(other) => Err(error(format!(
-            "AZURE_CREDENTIAL \"{other}\" is not one of managed-identity, client-secret, developer-tools"
-        ))),
-    }
-}
-
-/// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
-fn vault_settings(
-    url: &str,
-    setting: &dyn Fn(&str) -> Option<String>,
-    ignored_tenant_keys: bool,
-) -> Result<KeySettings, ConfigError> {
-    if !url.starts_with("https://") {
-        return Err(error(
-            "KEY_VAULT_URL must be an https:// URL (e.g. https://my-vault.vault.azure.net)",
-        ));
-    }
-    let secret_name = SecretNameTemplate::parse(
-        &setting("KEY_VAULT_SECRET_NAME").unwrap_or_else(|| "fluid-tenant-{tenantId}".to_string()),
-    )
-    .map_err(|e| error(format!("KEY_VAULT_SECRET_NAME {e}")))?;
-    let (credential, identity_source) = credential_settings(setting)?;
-
-    let ttl = seconds(setting, "KEY_CACHE_TTL_SECONDS", 300)?;
-    let max_stale = seconds(setting, "KEY_CACHE_MAX_STALE_SECONDS", 86_400)?;
-    if max_stale < ttl {
-        return Err(error(
-            "KEY_CACHE_MAX_STALE_SECONDS must not be less than KEY_CACHE_TTL_SECONDS",
-        ));
-    }
-    let fetch_timeout = milliseconds(setting, "KEY_VAULT_TIMEOUT_MS", 5000)?;
-    let preload = tenant_list(
-        "KEY_VAULT_PRELOAD_TENANTS",
-        &setting("KEY_VAULT_PRELOAD_TENANTS").unwrap_or_default(),
-    )?;
-
-    Ok(KeySettings::Vault {
-        vault: Box::new(VaultSettings {
-            url: url.to_string(),
-            secret_name,
-            credential,
-            verify_challenge_resource: flag(setting, "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", true)?,
-        }),
-        cache: CachePolicy {
-            ttl,
-            max_stale,
-            negative_ttl: Duration::from_secs(60),
-            fetch_timeout,
-            miss_rate: miss_rate(setting)?,
-        },
-        preload,
-        identity_source,
-        ignored_tenant_keys,
-    })
-}
-
-/// `KEY_VAULT_MISS_RATE`: vault reads per second, per instance, for tenants without a usable key
-/// (1-1000, default 10). Key Vault serves about 4,000 reads per 10 s to all clients of a vault
-/// together, so this times the app's instance count must stay well under 400.
-fn miss_rate(setting: &dyn Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
-    match setting("KEY_VAULT_MISS_RATE") {
-        None => Ok(10),
-        Some(text) => text
-            .trim()
-            .parse::<u32>()
-            .ok()
-            .filter(|rate| (1..=1000).contains(rate))
-            .ok_or_else(|| {
-                error("KEY_VAULT_MISS_RATE must be an integer from 1 to 1000 (reads per second)")
-            }),
-    }
 }
 
 /// A `true`/`false` setting.
@@ -666,156 +351,12 @@ fn read_optional(path: &Path) -> Result<Option<String>, ConfigError> {
     }
 }
 
-/// What the handler needs from host.json. The host binds these sections with .NET
-/// configuration binding, which ignores the case of keys; so does this.
-struct HostJson {
-    route_prefix: String,
-    forwarding: bool,
-}
-
-impl Default for HostJson {
-    fn default() -> Self {
-        HostJson {
-            route_prefix: "api".to_string(),
-            forwarding: false,
-        }
-    }
-}
-
-impl HostJson {
-    fn parse(text: &str) -> Result<HostJson, ConfigError> {
-        let json: Value = serde_json::from_str(text)
-            .map_err(|e| error(format!("host.json is not valid JSON: {e}")))?;
-        let route_prefix = match lookup(&json, &["extensions", "http", "routePrefix"]) {
-            None | Some(Value::Null) => "api".to_string(),
-            Some(Value::String(prefix)) => prefix.trim_matches('/').to_string(),
-            Some(_) => {
-                return Err(error(
-                    "host.json: extensions.http.routePrefix must be a string",
-                ));
-            }
-        };
-        let flag = |name: &str| {
-            matches!(
-                lookup(&json, &["customHandler", name]),
-                Some(Value::Bool(true))
-            ) || matches!(lookup(&json, &["customHandler", name]), Some(Value::String(s)) if s.eq_ignore_ascii_case("true"))
-        };
-        Ok(HostJson {
-            route_prefix,
-            forwarding: flag("enableForwardingHttpRequest") || flag("enableProxyingHttpRequest"),
-        })
-    }
-}
-
-/// Follows `path` through nested objects, matching keys without regard to case.
-fn lookup<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |value, key| {
-        value
-            .as_object()?
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(key))
-            .map(|(_, v)| v)
-    })
-}
-
-/// What a standalone start takes from local.settings.json.
-#[derive(Default)]
-struct LocalSettings {
-    /// `Values`: string settings, defaults for the environment.
-    values: HashMap<String, String>,
-    /// `Host.LocalHttpPort`.
-    port: Option<u16>,
-    /// `Host.CORS` and `Host.CORSCredentials`.
-    cors: Option<Cors>,
-}
-
-fn parse_local_settings(text: &str) -> Result<LocalSettings, ConfigError> {
-    let json: Value = serde_json::from_str(text)
-        .map_err(|e| error(format!("local.settings.json is not valid JSON: {e}")))?;
-    let mut values = HashMap::new();
-    if let Some(map) = json.get("Values").and_then(Value::as_object) {
-        for (name, value) in map {
-            let value = match value {
-                Value::String(s) => s.clone(),
-                Value::Number(_) | Value::Bool(_) => value.to_string(),
-                _ => {
-                    return Err(error(format!(
-                        "local.settings.json: Values.{name} must be a string"
-                    )));
-                }
-            };
-            values.insert(name.clone(), value);
-        }
-    }
-    let port = match json.pointer("/Host/LocalHttpPort") {
-        None | Some(Value::Null) => None,
-        Some(value) => Some(
-            value
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .ok_or_else(|| {
-                    error("local.settings.json: Host.LocalHttpPort must be a port number")
-                })?,
-        ),
-    };
-    let credentials = match json.pointer("/Host/CORSCredentials") {
-        None | Some(Value::Null) => false,
-        Some(value) => value.as_bool().ok_or_else(|| {
-            error("local.settings.json: Host.CORSCredentials must be true or false")
-        })?,
-    };
-    let cors = match json.pointer("/Host/CORS") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(origins)) => Some(
-            Cors::parse(origins, credentials)
-                .map_err(|reason| error(format!("local.settings.json: {reason}")))?,
-        ),
-        Some(_) => {
-            return Err(error(
-                "local.settings.json: Host.CORS must be a string (\"*\" or a comma-separated list of origins)",
-            ));
-        }
-    };
-    Ok(LocalSettings { values, port, cors })
-}
-
-/// `TENANT_KEYS`: a JSON object mapping tenant id to key string. Error messages name the tenant
-/// or the JSON position, never a key.
-fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, ConfigError> {
-    let json: Value = serde_json::from_str(text).map_err(|e| {
-        error(format!(
-            "TENANT_KEYS must be a JSON object mapping tenantId to key (invalid JSON at line {} column {})",
-            e.line(),
-            e.column()
-        ))
-    })?;
-    let Value::Object(map) = json else {
-        return Err(error(
-            "TENANT_KEYS must be a JSON object mapping tenantId to key",
-        ));
-    };
-    map.into_iter()
-        .map(|(tenant, key)| {
-            let tenant_id = TenantId::parse(&tenant).map_err(|_| {
-                error(format!(
-                    "TENANT_KEYS: \"{}\" is not a valid tenantId (1-128 of A-Z a-z 0-9 . _ -)",
-                    tenant.escape_debug()
-                ))
-            })?;
-            match key {
-                Value::String(key) if !key.is_empty() => Ok((tenant_id, Secret::new(key))),
-                _ => Err(error(format!(
-                    "TENANT_KEYS: the key of tenant \"{tenant}\" must be a non-empty string"
-                ))),
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    use crate::azure_credential::AzureCredential;
 
     fn config(
         vars: &[(&str, &str)],
