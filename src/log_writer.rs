@@ -33,6 +33,8 @@ const BATCH_WINDOW: Duration = Duration::from_millis(2);
 const MAX_PENDING_BYTES: usize = 1024 * 1024;
 /// Pending log bytes beyond which lines are counted instead of kept (stdout stalled for long).
 const HARD_LIMIT_BYTES: usize = 4 * MAX_PENDING_BYTES;
+/// Buffer capacity kept between batches; more (after a stall) is given back.
+const KEPT_CAPACITY: usize = 256 * 1024;
 /// How long the exit flush may take when stdout does not take the lines.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 
@@ -173,6 +175,10 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
         // stdout itself: the lines are dropped and logging carries on.
         let _ = out.write_all(&batch).and_then(|()| out.flush());
         batch.clear();
+        if batch.capacity() > KEPT_CAPACITY {
+            // A stall grew the buffer; memory goes back once it is written out.
+            batch = Vec::new();
+        }
         {
             let mut pending = shared.lock();
             pending.writing = 0;

@@ -52,6 +52,8 @@ pub struct CachePolicy {
 
 /// Slots kept at most; past it the least recently used eighth is dropped.
 const MAX_SLOTS: usize = 10_000;
+/// How often (in slots added) expired negative entries are swept out.
+const SWEEP_EVERY: usize = 256;
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
@@ -158,8 +160,20 @@ impl<S: KeySource> CachedKeys<S> {
 
     /// The value for `tenant`: cached, or fetched once for everyone asking.
     pub async fn lookup(&self, tenant: &TenantId) -> Result<S::Value, KeyError> {
-        let slot = self.slot(tenant);
         let now = Instant::now();
+        // A tenant never seen is a miss: it takes a slot only if the miss budget allows a read,
+        // so a flood of made-up ids costs neither vault reads nor memory.
+        let (slot, prepaid) = match self.existing_slot(tenant) {
+            Some(slot) => (slot, false),
+            None => {
+                if let Err(wait) = lock(&self.misses).take(now) {
+                    return Err(KeyError::Unavailable {
+                        retry_after: wait.max(Duration::from_secs(1)),
+                    });
+                }
+                (self.slot(tenant), true)
+            }
+        };
         // The hot path: a fresh key, under a read lock that concurrent requests share.
         if let Some(key) = read(&slot).key_younger_than(now, self.policy.ttl) {
             return Ok(key);
@@ -193,7 +207,12 @@ impl<S: KeySource> CachedKeys<S> {
                     } else {
                         &self.misses
                     };
-                    if let Err(wait) = lock(budget).take(now) {
+                    let allowed = if prepaid {
+                        Ok(())
+                    } else {
+                        lock(budget).take(now)
+                    };
+                    if let Err(wait) = allowed {
                         return stale.ok_or(KeyError::Unavailable {
                             retry_after: wait.max(Duration::from_secs(1)),
                         });
@@ -236,24 +255,34 @@ impl<S: KeySource> CachedKeys<S> {
         .shared()
     }
 
+    /// The slot of `tenant` if it has one (marked as used now).
+    fn existing_slot(&self, tenant: &TenantId) -> Option<Arc<RwLock<Slot<S::Value>>>> {
+        let now = self.millis(Instant::now());
+        let mut lower = String::new();
+        let key = slot_key(tenant, &mut lower);
+        let slots = read(&self.slots);
+        let entry = slots.get(key)?;
+        entry.last_used.store(now, Ordering::Relaxed);
+        Some(Arc::clone(&entry.slot))
+    }
+
+    /// The slot of `tenant`, added if it has none.
     fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot<S::Value>>> {
         let now = self.millis(Instant::now());
-        let name = tenant.as_str();
-        // Tenant ids are mostly lower case already: no allocation to look them up then.
-        let lower;
-        let key = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            lower = name.to_ascii_lowercase();
-            lower.as_str()
-        } else {
-            name
-        };
+        let mut lower = String::new();
+        let key = slot_key(tenant, &mut lower);
         if let Some(entry) = read(&self.slots).get(key) {
             entry.last_used.store(now, Ordering::Relaxed);
             return Arc::clone(&entry.slot);
         }
         let mut slots = write(&self.slots);
-        if slots.len() >= MAX_SLOTS && !slots.contains_key(key) {
-            evict_least_recently_used(&mut slots);
+        if !slots.contains_key(key) {
+            if slots.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {
+                forget_expired_negatives(&mut slots, Instant::now());
+            }
+            if slots.len() >= MAX_SLOTS {
+                evict_least_recently_used(&mut slots);
+            }
         }
         let entry = slots.entry(key.to_owned()).or_insert_with(|| {
             Arc::new(Entry {
@@ -267,6 +296,28 @@ impl<S: KeySource> CachedKeys<S> {
     fn millis(&self, now: Instant) -> u64 {
         u64::try_from(now.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
+}
+
+/// The map key of a tenant: its id in lower case (borrowed when it already is).
+fn slot_key<'a>(tenant: &'a TenantId, lower: &'a mut String) -> &'a str {
+    let name = tenant.as_str();
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        *lower = name.to_ascii_lowercase();
+        lower.as_str()
+    } else {
+        name
+    }
+}
+
+/// Drops tenants known not to exist whose "not found" has expired (they would be read again
+/// anyway), so the map holds about `miss_rate × negative_ttl` of them, not `MAX_SLOTS`.
+fn forget_expired_negatives<V>(slots: &mut HashMap<String, Arc<Entry<V>>>, now: Instant) {
+    slots.retain(|_, entry| {
+        let slot = read(&entry.slot);
+        slot.key.is_some()
+            || slot.in_flight.is_some()
+            || slot.absent_until.is_none_or(|until| now < until)
+    });
 }
 
 /// Drops the least recently used eighth of the slots, tenants without a key first; a slot with
@@ -669,6 +720,11 @@ mod tests {
         }
         assert_eq!(vault_reads(&cache), 20, "the burst, then nothing");
         assert_eq!(refused, 480);
+        assert_eq!(
+            read(&cache.slots).len(),
+            20,
+            "a refused id takes no memory either"
+        );
         // Over 10 more seconds, 10 reads a second and no more.
         for second in 1..=10 {
             tokio::time::advance(Duration::from_secs(1)).await;
@@ -772,5 +828,23 @@ mod tests {
         // The negative entries that stayed are still believed: no read for them.
         let _ = cache.key(&id("unknown-9998")).await;
         assert_eq!(vault_reads(&cache), reads + 1, "only one-more was read");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn expired_negative_entries_are_swept_out() {
+        let cache = vault(CachePolicy {
+            miss_rate: 1000,
+            ..POLICY
+        });
+        for n in 0..1000 {
+            let _ = cache.key(&id(&format!("gone-{n}"))).await;
+        }
+        assert_eq!(read(&cache.slots).len(), 1000);
+        tokio::time::advance(POLICY.negative_ttl + Duration::from_secs(1)).await;
+        for n in 0..SWEEP_EVERY {
+            let _ = cache.key(&id(&format!("new-{n}"))).await;
+        }
+        let slots = read(&cache.slots).len();
+        assert!(slots <= SWEEP_EVERY, "{slots} slots: the expired ones went");
     }
 }
