@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::support::host_emulator::{envelope_for, free_port};
+use crate::support::host_emulator::envelope_for;
 use crate::support::*;
 
 /// The parts of a response that must not depend on the protocol mode. Tokens differ in `iat`,
@@ -96,7 +96,7 @@ async fn both_modes_answer_every_request_identically() {
 #[tokio::test]
 async fn readiness_probe_and_unknown_paths() {
     let app = TestApp::spawn(Protocol::Forwarding).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = direct_client();
     let base = format!("http://127.0.0.1:{}", app.host.port());
     let ready = client.get(format!("{base}/")).send().await.unwrap();
     assert_eq!(ready.status(), 200);
@@ -118,7 +118,7 @@ async fn readiness_probe_and_unknown_paths() {
 #[tokio::test]
 async fn envelope_wire_format() {
     let app = TestApp::spawn(Protocol::Envelope).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = direct_client();
     let call = |request: PublicRequest| {
         let client = client.clone();
         let url = format!("http://127.0.0.1:{}/TokenFunction", app.host.port());
@@ -197,7 +197,7 @@ async fn envelope_wire_format() {
 #[tokio::test]
 async fn malformed_envelopes_are_rejected_to_the_host() {
     let app = TestApp::spawn(Protocol::Envelope).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = direct_client();
     for body in [
         "",
         "not json",
@@ -335,40 +335,28 @@ async fn sigterm_finishes_the_request_in_flight_then_exits_zero() {
     );
 }
 
-/// Starts the binary as `cargo run` would: no FUNCTIONS_CUSTOMHANDLER_PORT, in `dir`.
+/// Starts the binary as `cargo run` would: no FUNCTIONS_CUSTOMHANDLER_PORT, in `dir`, whose
+/// local.settings.json says `Host.LocalHttpPort: 0`; the process and the port it took.
 async fn start_standalone(
     dir: &std::path::Path,
     env: &[(&str, &str)],
-    port: u16,
-) -> tokio::process::Child {
+) -> (tokio::process::Child, u16) {
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
         .current_dir(dir)
         .env_clear()
         .envs(env.iter().copied())
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while client
-        .get(format!("http://127.0.0.1:{port}/"))
-        .send()
-        .await
-        .is_err()
-    {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "standalone handler exited"
-        );
-        assert!(
-            Instant::now() < deadline,
-            "standalone handler never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    child
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let port = listening_port(&mut stdout).await;
+    tokio::spawn(async move {
+        let mut lines = stdout.lines();
+        while let Ok(Some(_)) = lines.next_line().await {}
+    });
+    (child, port)
 }
 
 #[tokio::test]
@@ -386,14 +374,14 @@ async fn standalone_serves_like_func_start_with_the_shipped_settings() {
         .as_str()
         .expect("a dev tenant named local")
         .to_string();
-    // The shipped file listens on 7071; a free port keeps parallel test runs apart.
-    let port = free_port();
-    settings["Host"]["LocalHttpPort"] = json!(port);
+    // The shipped file listens on 7071; port 0 keeps parallel test runs apart.
+    settings["Host"]["LocalHttpPort"] = json!(0);
     std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
 
     // A real environment variable wins over the file.
-    let _child = start_standalone(dir.path(), &[("TOKEN_MAX_LIFETIME_SECONDS", "120")], port).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (_child, port) =
+        start_standalone(dir.path(), &[("TOKEN_MAX_LIFETIME_SECONDS", "120")]).await;
+    let client = direct_client();
     let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=local&userId=dev");
     let response = client
         .get(&url)
@@ -431,15 +419,14 @@ async fn standalone_serves_like_func_start_with_the_shipped_settings() {
 #[tokio::test]
 async fn standalone_cors_allows_only_the_listed_origins() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let settings = json!({
         "IsEncrypted": false,
         "Values": {"AUTH_MODE": "none", "TENANT_KEYS": r#"{"t1":"k"}"#},
-        "Host": {"LocalHttpPort": port, "CORS": "https://app.example, http://localhost:3000", "CORSCredentials": true}
+        "Host": {"LocalHttpPort": 0, "CORS": "https://app.example, http://localhost:3000", "CORSCredentials": true}
     });
     std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
-    let _child = start_standalone(dir.path(), &[], port).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (_child, port) = start_standalone(dir.path(), &[]).await;
+    let client = direct_client();
     let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=t1&userId=u");
 
     let allowed = client
@@ -536,14 +523,13 @@ async fn bad_configuration_stops_startup_with_one_clear_line() {
 #[tokio::test]
 async fn standalone_runs_answer_only_requests_for_this_machine() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     let settings = json!({
         "Values": {"AUTH_MODE": "none", "TENANT_KEYS": r#"{"t1":"k"}"#},
-        "Host": {"LocalHttpPort": port, "CORS": "*"}
+        "Host": {"LocalHttpPort": 0, "CORS": "*"}
     });
     std::fs::write(dir.path().join("local.settings.json"), settings.to_string()).unwrap();
-    let _child = start_standalone(dir.path(), &[], port).await;
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let (_child, port) = start_standalone(dir.path(), &[]).await;
+    let client = direct_client();
     let url = format!("http://127.0.0.1:{port}/api/TokenFunction?tenantId=t1&userId=u");
     for host in [
         "localhost",
@@ -602,6 +588,8 @@ async fn standalone_runs_answer_only_requests_for_this_machine() {
 /// The handler with stdout a pipe that is read only when `read` says so, on a free port.
 struct StdoutStalled {
     child: tokio::process::Child,
+    /// Nobody reads it until a test takes it.
+    stdout: Option<tokio::io::BufReader<tokio::process::ChildStdout>>,
     base: String,
 }
 
@@ -620,28 +608,22 @@ impl StdoutStalled {
     }
 
     async fn start() -> StdoutStalled {
-        let port = free_port();
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
-            .env_clear()
-            .envs([
-                ("AUTH_MODE", "none"),
-                ("TENANT_KEYS", r#"{"t1":"k"}"#),
-                ("FUNCTIONS_CUSTOMHANDLER_PORT", &port.to_string()),
-            ])
-            .current_dir(tempfile::tempdir().unwrap().keep())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::builder().no_proxy().build().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while client.get(format!("{base}/")).send().await.is_err() {
-            assert!(Instant::now() < deadline, "the handler never answered");
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        let mut child = handler_process(&[
+            ("AUTH_MODE", "none".to_string()),
+            ("TENANT_KEYS", r#"{"t1":"k"}"#.to_string()),
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()),
+        ])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+        // The listening line is read; the rest of stdout is left to the test.
+        let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+        let port = listening_port(&mut stdout).await;
+        StdoutStalled {
+            child,
+            stdout: Some(stdout),
+            base: format!("http://127.0.0.1:{port}"),
         }
-        StdoutStalled { child, base }
     }
 
     /// Sends token requests from 32 tasks until one has waited `patience` (requests are then
@@ -690,7 +672,7 @@ impl StdoutStalled {
 #[tokio::test]
 async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
     let mut handler = StdoutStalled::start().await;
-    let _unread = handler.child.stdout.take().unwrap();
+    let _unread = handler.stdout.take().unwrap();
     let (answered, held_back) = handler.flood(Duration::from_secs(2), 200_000).await;
     assert!(
         held_back,
@@ -742,12 +724,12 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
 #[tokio::test]
 async fn nothing_is_dropped_once_stdout_is_read_again() {
     let mut handler = StdoutStalled::start().await;
-    let stdout = handler.child.stdout.take().unwrap();
+    let stdout = handler.stdout.take().unwrap();
     let (held, held_back) = handler.flood(Duration::from_secs(1), 200_000).await;
     assert!(held_back);
     // Now a reader takes the lines; the held-back requests go through.
     let reader = tokio::spawn(async move {
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut lines = stdout.lines();
         let mut requests = 0;
         while let Some(line) = lines.next_line().await.unwrap() {
             requests += usize::from(

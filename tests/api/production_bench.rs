@@ -13,7 +13,7 @@ use tokio::io::AsyncBufReadExt;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::KeyVaultEmulator;
 use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, TENANT_ID};
-use crate::support::{handler_process, repo_root, rss_kib};
+use crate::support::{handler_process, listening_port, repo_root, rss_kib};
 
 const QUERY: &str = "/api/TokenFunction?tenantId=t1&documentId=doc-1";
 const KEY: &str = "bench-tenant-key-4d5e6f7a8b9c0d1e";
@@ -29,19 +29,14 @@ async fn start(settings: &[(&str, String)]) -> (Handler, Instant) {
     let mut all = settings.to_vec();
     all.push(("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()));
     let mut child = handler_process(&all).spawn().unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
-    let address = loop {
-        let line = lines.next_line().await.unwrap().expect("a listening line");
-        let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if event["message"] == "listening" {
-            break event["address"].as_str().unwrap().to_string();
-        }
-    };
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let port = listening_port(&mut stdout).await;
+    let mut lines = stdout.lines();
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (
         Handler {
             child,
-            base: format!("http://{address}"),
+            base: format!("http://127.0.0.1:{port}"),
         },
         started,
     )

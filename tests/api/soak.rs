@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 
-use crate::support::host_emulator::free_port;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::{Fault, KeyVaultEmulator};
-use crate::support::{handler_process, repo_root, rss_kib};
+use crate::support::{handler_process, listening_port, repo_root, rss_kib};
 
 const PHASES: [&str; 10] = [
     "normal",
@@ -59,11 +58,10 @@ async fn soak() {
     let identity = IdentityEmulator::start().await;
     let vault = KeyVaultEmulator::start(&identity.token).await;
     vault.set_secret("fluid-tenant-t1", "soak-tenant-key");
-    let port = free_port();
     let mut settings = vault.app_settings(&identity);
     settings.extend([
         ("AUTH_MODE", "none".to_string()),
-        ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()),
         ("KEY_CACHE_TTL_SECONDS", "5".to_string()),
         ("KEY_VAULT_TIMEOUT_MS", "500".to_string()),
         ("KEY_VAULT_PRELOAD_TENANTS", "t1".to_string()),
@@ -73,11 +71,12 @@ async fn soak() {
 
     // stdout read like the host does, except while a phase stalls it.
     let stalled = Arc::new(AtomicBool::new(false));
-    let stdout = child.stdout.take().unwrap();
+    let mut stdout = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let port = listening_port(&mut stdout).await;
     let reader = {
         let stalled = Arc::clone(&stalled);
         tokio::spawn(async move {
-            let mut lines = tokio::io::BufReader::new(stdout).lines();
+            let mut lines = stdout.lines();
             let mut count = 0usize;
             loop {
                 while stalled.load(Ordering::SeqCst) {

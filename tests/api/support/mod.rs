@@ -196,6 +196,34 @@ pub fn handler_process(settings: &[(&str, String)]) -> tokio::process::Command {
     command
 }
 
+/// A client for talking to the handler directly (no proxy, no host emulator in between).
+pub fn direct_client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().build().unwrap()
+}
+
+/// Reads the handler's stdout up to its `listening` line (it was started on port 0); the port.
+/// The rest of the output stays in `stdout` for the caller to read, or not.
+pub async fn listening_port(stdout: &mut tokio::io::BufReader<tokio::process::ChildStdout>) -> u16 {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = String::new();
+    loop {
+        line.clear();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            stdout.read_line(&mut line),
+        )
+        .await
+        .expect("the handler said where it listens")
+        .unwrap();
+        assert!(read > 0, "the handler exited before listening");
+        let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
+        if event["message"] == "listening" {
+            let address = event["address"].as_str().unwrap();
+            return address.rsplit(':').next().unwrap().parse().unwrap();
+        }
+    }
+}
+
 /// The resident memory of process `pid`, from /proc (KiB).
 pub fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
