@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The one test command: Rust unit and integration tests, then Fluid conformance checks in Node.
-# Installs what it needs (crates via cargo, npm packages via `npm ci`); talks only to loopback.
+# The one test command: Rust unit, property and integration tests (host emulator, loopback
+# emulators, the published AzureFunctionTokenProvider packages, the packaged release build),
+# Fluid conformance checks in Node, the TypeScript provider, and the sample app in headless
+# Chromium. Installs what it needs (crates via cargo, npm packages via `npm ci`, Debian's
+# chromium via apt-get when missing); talks only to loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
