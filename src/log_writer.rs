@@ -137,6 +137,10 @@ pub async fn room() {
 }
 
 async fn wait_for_room(shared: &Shared) {
+    // The usual case, on every request: room, and no waiter to register with the Notify.
+    if shared.has_room() {
+        return;
+    }
     loop {
         let notified = shared.room.notified();
         tokio::pin!(notified);
