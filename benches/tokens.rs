@@ -139,6 +139,7 @@ fn round_trip(c: &mut Criterion) {
         policy: Policy::open(Lifetime::HARD_CAP),
         keys: Arc::new(LocalKeys::new([(&tenant, &secret)])),
         acs: None,
+        documents: None,
     });
     let filter = host::handler(
         state,

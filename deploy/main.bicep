@@ -62,6 +62,10 @@ param acsResourceName string = ''
 @description('Instead of acsResourceName: the name of the Key Vault secret holding an ACS connection string (access key).')
 param acsConnectionStringSecretName string = ''
 
+@description('Who may open a container: open (any signed-in caller, any container) or members (its creator and the people they add; memberships in Table Storage). members needs authMode easyauth or entra.')
+@allowed(['open', 'members'])
+param documentAccess string = 'open'
+
 @description('Most instances the app scales out to.')
 @minValue(40)
 @maxValue(1000)
@@ -77,7 +81,10 @@ var audiences = empty(entraAudience) ? 'api://${clientId},${clientId}' : entraAu
 var requiredScope = authMode != 'entra' || !empty(entraRequiredScope) || !empty(allowedClientApplications)
   ? entraRequiredScope
   : fail('authMode entra needs entraRequiredScope (e.g. Token.Issue) or allowedClientApplications, or both.')
-var useAcs = !empty(acsResourceName) || !empty(acsConnectionStringSecretName)
+// The handler refuses members without signed-in callers (anyone could claim to be a member).
+var access = documentAccess != 'members' || authenticated
+  ? documentAccess
+  : fail('documentAccess members needs authMode easyauth or entra.')
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var appName = '${namePrefix}-tokens-${suffix}'
@@ -87,7 +94,7 @@ var deploymentContainer = 'app-package'
 // Built-in roles.
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // read secret values
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host storage and the deployment package
-var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ACS caller -> identity bindings
+var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ACS identity bindings, document members
 var contributor = 'b24988ac-6180-42a0-ab88-20f7382dd24c' // ACS Identity API with Entra ID, as the ACS docs assign
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
@@ -172,6 +179,9 @@ var appSettings = concat([
   // Key Vault serves ~400 reads/s to all its clients together: keep every instance's miss
   // budget, times the instance count, under 300/s.
   { name: 'KEY_VAULT_MISS_RATE', value: string(max(1, 300 / maximumInstanceCount)) }
+  // Document owners and members, in a table of the app's storage (shared by every instance).
+  { name: 'DOCUMENT_ACCESS', value: access }
+  { name: 'DOCUMENT_STORE', value: 'table' }
 ], authMode == 'entra' ? [
   { name: 'ENTRA_TENANT_ID', value: entraTenantId }
   { name: 'ENTRA_AUDIENCE', value: audiences }
@@ -237,7 +247,8 @@ resource storageOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource bindingsWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (useAcs) {
+// Table Storage: document members (DOCUMENT_STORE=table) and ACS identity bindings.
+resource tableWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, app.id, storageTableDataContributor)
   scope: storage
   properties: {

@@ -1,11 +1,13 @@
-//! The audit trail: one log event for every token issued, so an incident can be traced from a
-//! token (its `jti`) to who got it, for what, through which client application — and back.
+//! The audit trail: one log event for every token issued (and every change of who may open a
+//! document), so an incident can be traced from a token (its `jti`) to who got it, for what,
+//! through which client application — and back.
 //!
 //! Each event is a JSON line like every other (`"message":"token issued"`, `"audit":…`), never
 //! holding the token, its signature or a key: what identifies a token is its `jti`, which Fluid
 //! logs too.
 
 use crate::acs::identity::IssuedToken;
+use crate::documents::DocumentRef;
 use crate::token::{Grant, SignedToken};
 
 /// A Fluid token was issued.
@@ -46,5 +48,20 @@ pub fn acs_identity(action: &str, identity: &str, caller: &str) {
         communication_user_id = identity,
         caller,
         "identity changed"
+    );
+}
+
+/// A document's owner was registered, or its members changed: `user_id` now has `role` (`none`
+/// when removed); `by` made the change.
+pub fn document(action: &str, document: &DocumentRef, user_id: &str, role: &str, by: &str) {
+    tracing::info!(
+        audit = "document",
+        action,
+        role,
+        tenant_id = document.tenant_id.as_str(),
+        document_id = document.document_id.as_str(),
+        user_id,
+        by,
+        "document access changed"
     );
 }

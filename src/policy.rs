@@ -42,14 +42,18 @@ impl Policy {
         }
     }
 
-    pub fn grant(&self, caller: Caller, request: TokenRequest) -> Result<Grant, Problem> {
-        if let Some(allowed) = &self.allowed_tenants
-            && !allowed.contains(&request.tenant_id)
-        {
-            return Err(forbidden(
+    /// Refuses tenants outside `ALLOWED_TENANTS`.
+    pub fn admit_tenant(&self, tenant_id: &TenantId) -> Result<(), Problem> {
+        match &self.allowed_tenants {
+            Some(allowed) if !allowed.contains(tenant_id) => Err(forbidden(
                 "tenantId: tokens for this tenant are not issued here.",
-            ));
+            )),
+            _ => Ok(()),
         }
+    }
+
+    pub fn grant(&self, caller: Caller, request: TokenRequest) -> Result<Grant, Problem> {
+        self.admit_tenant(&request.tenant_id)?;
         let scopes = match request.scopes {
             None => self.allowed_scopes,
             Some(asked) => {

@@ -50,6 +50,12 @@ pub enum Problem {
     UnknownIdentity,
     /// ACS (or the store of identity bindings) cannot be used right now.
     AcsUnavailable { retry_after: Duration },
+    /// The request conflicts with what is recorded (a document's owner).
+    Conflict { detail: String },
+    /// No document store is configured, so the document functions are not served.
+    DocumentsNotConfigured,
+    /// The store of document members cannot be used right now.
+    DocumentStoreUnavailable { retry_after: Duration },
     /// The Functions host sent an invocation this handler cannot read.
     MalformedInvocation { detail: String },
     /// A standalone run was asked for a host name other than this machine's (DNS rebinding).
@@ -79,11 +85,14 @@ impl Problem {
             Problem::UnknownTenant { .. }
             | Problem::NotFound
             | Problem::AcsNotConfigured
+            | Problem::DocumentsNotConfigured
             | Problem::UnknownIdentity => StatusCode::NOT_FOUND,
             Problem::AcsRejected { .. } => StatusCode::BAD_REQUEST,
             Problem::KeyStoreUnavailable { .. }
             | Problem::IdentityProviderUnavailable { .. }
-            | Problem::AcsUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            | Problem::AcsUnavailable { .. }
+            | Problem::DocumentStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Problem::Conflict { .. } => StatusCode::CONFLICT,
             Problem::ForeignHost => StatusCode::MISDIRECTED_REQUEST,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -113,6 +122,13 @@ impl Problem {
             Problem::AcsUnavailable { .. } => {
                 ("acs-unavailable", "Communication Services unavailable")
             }
+            Problem::Conflict { .. } => ("conflict", "Conflict"),
+            Problem::DocumentsNotConfigured => {
+                ("documents-not-configured", "Document access not configured")
+            }
+            Problem::DocumentStoreUnavailable { .. } => {
+                ("document-store-unavailable", "Document store unavailable")
+            }
             Problem::MalformedInvocation { .. } => {
                 ("malformed-invocation", "Malformed host invocation")
             }
@@ -129,6 +145,7 @@ impl Problem {
             | Problem::Unauthenticated { detail, .. }
             | Problem::Forbidden { detail }
             | Problem::AcsRejected { detail }
+            | Problem::Conflict { detail }
             | Problem::MalformedInvocation { detail } => detail.clone(),
             Problem::BodyTooLarge { limit } => {
                 format!("The request body exceeds the limit of {limit} bytes.")
@@ -155,6 +172,12 @@ impl Problem {
             }
             Problem::AcsUnavailable { .. } => {
                 "Azure Communication Services cannot be used right now; retry later.".to_string()
+            }
+            Problem::DocumentsNotConfigured => {
+                "This app keeps no document members: set DOCUMENT_STORE.".to_string()
+            }
+            Problem::DocumentStoreUnavailable { .. } => {
+                "Document members cannot be read or changed right now; retry later.".to_string()
             }
             Problem::ForeignHost => "This development server answers only requests for localhost, 127.0.0.1 or [::1] (the Host header); other names can be DNS-rebinding attacks.".to_string(),
             Problem::Internal => "The request could not be completed.".to_string(),
@@ -183,7 +206,8 @@ impl Problem {
             }
             Problem::KeyStoreUnavailable { retry_after }
             | Problem::IdentityProviderUnavailable { retry_after }
-            | Problem::AcsUnavailable { retry_after } => reply.with_header(
+            | Problem::AcsUnavailable { retry_after }
+            | Problem::DocumentStoreUnavailable { retry_after } => reply.with_header(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_after.as_secs().max(1)),
             ),

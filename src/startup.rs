@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
-use crate::acs::bindings::{STORAGE_SCOPE, TableBindings};
+use crate::acs::bindings::{self, TableBindings};
 use crate::acs::connection::{ACS_SCOPE, AcsConnection};
 use crate::acs::identity::IdentityClient;
 use crate::acs::{AcsSecret, AcsService, ConnectionSource};
@@ -16,8 +16,12 @@ use crate::azure_credential::{AzureCredential, BearerToken};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
 use crate::config::{
-    AcsConnectionSetting, AcsSettings, AuthMode, Config, KeySettings, Launch, StorageSetting,
+    AcsConnectionSetting, AcsSettings, AuthMode, Config, DocumentSettings, DocumentStoreSetting,
+    KeySettings, Launch, StorageSetting,
 };
+use crate::documents::Documents;
+use crate::documents::store::{MemberStore, MemoryStore};
+use crate::documents::table::TableMembers;
 use crate::host::{self, Routing};
 use crate::keys::TenantKeys;
 use crate::keys::cache::{CachePolicy, CachedKeys};
@@ -25,6 +29,7 @@ use crate::keys::local::LocalKeys;
 use crate::keys::vault::{VaultKeys, VaultSecrets};
 use crate::routes::AppState;
 use crate::standalone::Standalone;
+use crate::table_storage::{STORAGE_SCOPE, TableClient};
 
 /// How long in-flight requests may take to finish after a shutdown signal. The host waits a
 /// few seconds before killing the process anyway; a token request takes microseconds.
@@ -53,6 +58,7 @@ impl Application {
             Some(settings) => Some(acs_service(settings, vault, authenticated)?),
             None => None,
         };
+        let documents = documents(config.documents)?;
         tracing::info!(
             address = %local_addr,
             launch = match config.launch {
@@ -70,6 +76,7 @@ impl Application {
             policy: config.policy,
             keys,
             acs,
+            documents,
         };
         Ok(Application {
             listener,
@@ -246,20 +253,12 @@ fn acs_service(
         let storage = settings.storage.ok_or(
             "AzureWebJobsStorage (or AzureWebJobsStorage__accountName) is required for ACS with an authenticated AUTH_MODE (it stores which caller owns which identity)",
         )?;
-        Some(match storage {
-            StorageSetting::ConnectionString(text) => {
-                TableBindings::from_connection_string(text.expose(), settings.timeout)
-                    .map_err(|problem| format!("AzureWebJobsStorage {problem}"))?
-            }
-            StorageSetting::Identity { table_endpoint } => {
-                tracing::info!(endpoint = %table_endpoint, auth = "app identity (Microsoft Entra)", "ACS identity bindings");
-                TableBindings::with_identity(
-                    &table_endpoint,
-                    bearer(STORAGE_SCOPE)?,
-                    settings.timeout,
-                )?
-            }
-        })
+        Some(TableBindings::new(table_client(
+            storage,
+            bindings::TABLE,
+            credential.clone(),
+            settings.timeout,
+        )?))
     } else {
         tracing::warn!("AUTH_MODE=none: any caller can get ACS tokens for any identity");
         None
@@ -269,6 +268,76 @@ fn acs_service(
         client: IdentityClient::new(settings.timeout)?,
         bindings,
     })
+}
+
+/// How long one Table Storage request of the document store may take.
+const DOCUMENT_STORE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The document access model and its store (`None` when no store is configured).
+fn documents(settings: DocumentSettings) -> Result<Option<Documents>, String> {
+    let store: Arc<dyn MemberStore> = match settings.store {
+        None => {
+            tracing::info!(
+                "DOCUMENT_STORE is not set: DocumentCreated and DocumentMembers are not served"
+            );
+            return Ok(None);
+        }
+        Some(DocumentStoreSetting::Memory {
+            explicit_under_host,
+        }) => {
+            if explicit_under_host {
+                tracing::warn!(
+                    "DOCUMENT_STORE=memory: document owners and members are kept in this instance only; they are lost on restart and other instances do not see them. Use DOCUMENT_STORE=table when the app can scale out"
+                );
+            }
+            tracing::info!(store = "memory", access = ?settings.access, "document access");
+            Arc::new(MemoryStore::default())
+        }
+        Some(DocumentStoreSetting::Table {
+            storage,
+            table,
+            credential,
+        }) => {
+            tracing::info!(store = "table", table = %table, access = ?settings.access, "document access");
+            let credential = credential
+                .as_ref()
+                .map(AzureCredential::build)
+                .transpose()?;
+            Arc::new(TableMembers::new(table_client(
+                storage,
+                &table,
+                credential,
+                DOCUMENT_STORE_TIMEOUT,
+            )?))
+        }
+    };
+    Ok(Some(Documents::new(settings.access, store)))
+}
+
+/// A client of `table` in the `AzureWebJobsStorage` account: with its key, or with the app's
+/// identity (`credential`).
+fn table_client(
+    storage: StorageSetting,
+    table: &str,
+    credential: Option<Arc<dyn azure_core::credentials::TokenCredential>>,
+    timeout: Duration,
+) -> Result<TableClient, String> {
+    match storage {
+        StorageSetting::ConnectionString(text) => {
+            TableClient::from_connection_string(text.expose(), table, timeout)
+                .map_err(|problem| format!("AzureWebJobsStorage {problem}"))
+        }
+        StorageSetting::Identity { table_endpoint } => {
+            let credential = credential.ok_or("no credential for the app's identity")?;
+            tracing::info!(endpoint = %table_endpoint, table, auth = "app identity (Microsoft Entra)", "Table Storage");
+            TableClient::with_identity(
+                &table_endpoint,
+                BearerToken::new(credential, STORAGE_SCOPE, timeout),
+                table,
+                timeout,
+            )
+        }
+    }
 }
 
 /// Completes on SIGTERM (what the host and container runtimes send) or SIGINT (Ctrl+C).

@@ -15,8 +15,10 @@
 
 mod acs;
 mod auth;
+mod documents;
 mod files;
 mod keys;
+mod storage;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,11 +32,14 @@ use crate::policy::Policy;
 use crate::request::{Lifetime, Scopes, TenantId};
 
 use acs::acs_settings;
-pub use acs::{AcsConnectionSetting, AcsSettings, StorageSetting};
+pub use acs::{AcsConnectionSetting, AcsSettings};
 use auth::entra_settings;
+use documents::document_settings;
+pub use documents::{DocumentSettings, DocumentStoreSetting};
 use files::{HostJson, LocalSettings, parse_local_settings};
 pub use keys::KeySettings;
 use keys::{parse_tenant_keys, vault_settings};
+pub use storage::StorageSetting;
 
 /// The port `func start` serves on unless `Host.LocalHttpPort` says otherwise.
 const DEFAULT_LOCAL_PORT: u16 = 7071;
@@ -73,6 +78,7 @@ pub struct Config {
     pub keys: KeySettings,
     /// `None` when no ACS connection is configured.
     pub acs: Option<AcsSettings>,
+    pub documents: DocumentSettings,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
     /// Standalone only: `Host.CORS` of local.settings.json, applied as `func start` would.
@@ -220,6 +226,7 @@ impl Config {
             })?,
         };
         let acs = acs_settings(&setting, matches!(keys, KeySettings::Vault { .. }))?;
+        let documents = document_settings(&setting, launch, auth_mode != AuthMode::None)?;
         let policy = Policy {
             allowed_tenants,
             allowed_scopes,
@@ -246,6 +253,7 @@ impl Config {
             policy,
             keys,
             acs,
+            documents,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
             cors: local.cors,
         })
@@ -391,6 +399,90 @@ mod tests {
         assert_eq!(c.policy.allowed_tenants, None);
         assert_eq!(c.policy.allowed_scopes, Scopes::all());
         assert!(!c.policy.allow_caller_user_name);
+    }
+
+    #[test]
+    fn document_access_and_its_store() {
+        use crate::documents::DocumentAccess;
+        let easyauth = [("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")];
+        let host = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "0")];
+            vars.extend_from_slice(&easyauth);
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| c.documents)
+        };
+        // Standalone: open, in memory, without a warning.
+        let standalone = config(&[("AUTH_MODE", "none")], None, None)
+            .unwrap()
+            .documents;
+        assert_eq!(standalone.access, DocumentAccess::Open);
+        assert!(matches!(
+            standalone.store,
+            Some(DocumentStoreSetting::Memory {
+                explicit_under_host: false
+            })
+        ));
+        // Under the host nothing is kept unless a store is named; members needs one.
+        assert!(host(&[]).unwrap().store.is_none());
+        let error = host(&[("DOCUMENT_ACCESS", "members")]).unwrap_err();
+        assert!(error.0.contains("DOCUMENT_STORE"), "{error}");
+        let memory = host(&[("DOCUMENT_ACCESS", "members"), ("DOCUMENT_STORE", "memory")]).unwrap();
+        assert_eq!(memory.access, DocumentAccess::Members);
+        assert!(matches!(
+            memory.store,
+            Some(DocumentStoreSetting::Memory {
+                explicit_under_host: true
+            })
+        ));
+        // Table: the AzureWebJobsStorage account, the default or a named table.
+        let table = host(&[
+            ("DOCUMENT_STORE", "table"),
+            ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            &table.store,
+            Some(DocumentStoreSetting::Table { table, credential: None, storage: StorageSetting::ConnectionString(_) })
+                if table == "FluidDocumentMembers"
+        ));
+        let named = host(&[
+            ("DOCUMENT_STORE", "table"),
+            ("DOCUMENT_TABLE_NAME", "Members2"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            &named.store,
+            Some(DocumentStoreSetting::Table { table, credential: Some(_), storage: StorageSetting::Identity { .. } })
+                if table == "Members2"
+        ));
+        for (vars, names) in [
+            (vec![("DOCUMENT_STORE", "table")], "AzureWebJobsStorage"),
+            (
+                vec![
+                    ("DOCUMENT_STORE", "table"),
+                    ("DOCUMENT_TABLE_NAME", "1bad"),
+                    ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+                ],
+                "DOCUMENT_TABLE_NAME",
+            ),
+            (vec![("DOCUMENT_STORE", "blob")], "DOCUMENT_STORE"),
+            (vec![("DOCUMENT_ACCESS", "closed")], "DOCUMENT_ACCESS"),
+        ] {
+            let error = host(&vars).unwrap_err();
+            assert!(error.0.contains(names), "{error}");
+            assert!(!error.0.contains("c2VjcmV0"));
+        }
+        // Without signed-in callers anyone could claim to be a member: refused.
+        let error = config(
+            &[("AUTH_MODE", "none"), ("DOCUMENT_ACCESS", "members")],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(error.0.contains("AUTH_MODE"), "{error}");
     }
 
     #[test]

@@ -48,7 +48,7 @@ impl TenantId {
 
 /// A container id, or `""` when the token is for creating a container (the service assigns the
 /// id then). At most 256 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct DocumentId(String);
 
 impl DocumentId {
@@ -76,7 +76,7 @@ impl DocumentId {
 pub struct UserField(String);
 
 impl UserField {
-    fn parse(parameter: &'static str, value: &str) -> Result<Option<Self>, Problem> {
+    pub fn parse(parameter: &'static str, value: &str) -> Result<Option<Self>, Problem> {
         check_length(parameter, value, 256)?;
         Ok((!value.is_empty()).then(|| UserField(value.to_owned())))
     }
@@ -171,6 +171,19 @@ impl Scopes {
 
     pub fn as_slice(&self) -> &[Scope] {
         &self.items[..self.len]
+    }
+
+    /// The scopes `keep` accepts, in the same order; `None` when it accepts none.
+    pub fn retain(&self, keep: impl Fn(&Scope) -> bool) -> Option<Scopes> {
+        let mut kept = Scopes {
+            items: Scope::ALL,
+            len: 0,
+        };
+        for scope in self.as_slice().iter().filter(|s| keep(s)) {
+            kept.items[kept.len] = *scope;
+            kept.len += 1;
+        }
+        (kept.len > 0).then_some(kept)
     }
 }
 

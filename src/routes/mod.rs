@@ -2,6 +2,8 @@
 //! answers with a [`Reply`]: errors are already rendered as problem documents here.
 
 pub mod acs_token;
+pub mod document_created;
+pub mod document_members;
 pub mod token;
 
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use warp::http::Method;
 
 use crate::acs::AcsService;
 use crate::caller::Authenticator;
+use crate::documents::{DocumentError, Documents};
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::TenantKeys;
 use crate::policy::Policy;
@@ -22,6 +25,8 @@ pub struct AppState {
     pub keys: Arc<dyn TenantKeys>,
     /// `None` when no ACS connection is configured.
     pub acs: Option<AcsService>,
+    /// `None` when no document store is configured.
+    pub documents: Option<Documents>,
 }
 
 /// A function of the app; its name is the folder holding its `function.json`.
@@ -29,15 +34,24 @@ pub struct AppState {
 pub enum Function {
     Token,
     AcsToken,
+    DocumentCreated,
+    DocumentMembers,
 }
 
 impl Function {
-    pub const ALL: [Function; 2] = [Function::Token, Function::AcsToken];
+    pub const ALL: [Function; 4] = [
+        Function::Token,
+        Function::AcsToken,
+        Function::DocumentCreated,
+        Function::DocumentMembers,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Function::Token => "TokenFunction",
             Function::AcsToken => "AcsTokenFunction",
+            Function::DocumentCreated => "DocumentCreated",
+            Function::DocumentMembers => "DocumentMembers",
         }
     }
 
@@ -57,11 +71,32 @@ impl Function {
         match self {
             Function::Token => token::token_function(state, invocation, log).await,
             Function::AcsToken => acs_token::acs_token_function(state, invocation).await,
+            Function::DocumentCreated => {
+                document_created::document_created_function(state, invocation).await
+            }
+            Function::DocumentMembers => {
+                document_members::document_members_function(state, invocation).await
+            }
         }
     }
 }
 
-/// Both functions serve GET and POST; anything else is a 405 naming them in `Allow`.
+/// A refused document operation as the caller sees it.
+fn document_problem(error: DocumentError) -> Problem {
+    match error {
+        DocumentError::NotAllowed(detail) => Problem::Forbidden {
+            detail: detail.to_string(),
+        },
+        DocumentError::Conflict(detail) => Problem::Conflict {
+            detail: detail.to_string(),
+        },
+        DocumentError::Unavailable => Problem::DocumentStoreUnavailable {
+            retry_after: std::time::Duration::from_secs(5),
+        },
+    }
+}
+
+/// The token functions serve GET and POST; anything else is a 405 naming them in `Allow`.
 fn require_get_or_post(method: &Method) -> Result<(), Problem> {
     if method == Method::GET || method == Method::POST {
         Ok(())

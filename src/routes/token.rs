@@ -1,7 +1,7 @@
 //! `TokenFunction`: one Fluid token per request.
 //!
-//! caller → request → policy → tenant key → token → response, each step a call into its own
-//! module. The caller is authenticated first, so an unauthenticated client learns nothing about
+//! caller → request → policy → document access → tenant key → token → response, each step a
+//! call into its own module. The caller is authenticated first, so an unauthenticated client learns nothing about
 //! the request or the tenant.
 
 use serde::Serialize;
@@ -40,7 +40,14 @@ async fn issue(
     log.tenant_id = Some(request.tenant_id.as_str().to_owned());
 
     let client_app = caller.client_app().map(str::to_owned);
-    let grant = state.policy.grant(caller, request)?;
+    let scopes_asked = request.scopes.is_some();
+    let mut grant = state.policy.grant(caller, request)?;
+    if let Some(documents) = &state.documents {
+        documents
+            .authorize(&mut grant, scopes_asked)
+            .await
+            .map_err(super::document_problem)?;
+    }
     let key = state
         .keys
         .key(&grant.tenant_id)

@@ -115,7 +115,7 @@ fn deploy_as_a_service_principal_waits_for_the_role_and_writes_the_key_from_a_fi
     std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     // A package made earlier with the authLevel entra needs.
     let zip = dir.path().join("app.zip");
-    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for f in ['TokenFunction', 'AcsTokenFunction']:\n        z.writestr(f + '/function.json', '{\"bindings\":[{\"type\":\"httpTrigger\",\"authLevel\":\"anonymous\"}]}')\n";
+    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for f in ['TokenFunction', 'AcsTokenFunction', 'DocumentCreated', 'DocumentMembers']:\n        z.writestr(f + '/function.json', '{\"bindings\":[{\"type\":\"httpTrigger\",\"authLevel\":\"anonymous\"}]}')\n";
     assert!(
         Command::new("python3")
             .args(["-c", script])
@@ -240,6 +240,8 @@ async fn packaged_app_serves_tokens_under_the_host() {
         entries,
         [
             ("AcsTokenFunction/function.json".to_string(), 0o644),
+            ("DocumentCreated/function.json".to_string(), 0o644),
+            ("DocumentMembers/function.json".to_string(), 0o644),
             ("TokenFunction/function.json".to_string(), 0o644),
             ("handler".to_string(), 0o755),
             ("host.json".to_string(), 0o644),
@@ -248,18 +250,23 @@ async fn packaged_app_serves_tokens_under_the_host() {
 
     // authLevel: as in the repository by default, or what --auth-level says, in every function.
     let auth_levels = |root: &std::path::Path| -> Vec<String> {
-        ["TokenFunction", "AcsTokenFunction"]
-            .iter()
-            .map(|f| {
-                let text = std::fs::read_to_string(root.join(f).join("function.json")).unwrap();
-                serde_json::from_str::<Value>(&text).unwrap()["bindings"][0]["authLevel"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
+        [
+            "TokenFunction",
+            "AcsTokenFunction",
+            "DocumentCreated",
+            "DocumentMembers",
+        ]
+        .iter()
+        .map(|f| {
+            let text = std::fs::read_to_string(root.join(f).join("function.json")).unwrap();
+            serde_json::from_str::<Value>(&text).unwrap()["bindings"][0]["authLevel"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
     };
-    assert_eq!(auth_levels(root.path()), ["function", "function"]);
+    assert_eq!(auth_levels(root.path()), ["function"; 4]);
     for level in ["anonymous", "function"] {
         let out = tempfile::tempdir().unwrap();
         let status = Command::new(repo_root().join("deploy/package"))
@@ -270,7 +277,7 @@ async fn packaged_app_serves_tokens_under_the_host() {
         assert!(status.success());
         let unpacked = tempfile::tempdir().unwrap();
         unpack(&out.path().join("app.zip"), unpacked.path());
-        assert_eq!(auth_levels(unpacked.path()), [level, level]);
+        assert_eq!(auth_levels(unpacked.path()), [level; 4]);
     }
 
     // The glibc it needs is at most 2.28 (the oldest Functions Linux images).

@@ -501,6 +501,15 @@ async fn bad_configuration_stops_startup_with_one_clear_line() {
             ],
             "error: TOKEN_MAX_LIFETIME_SECONDS",
         ),
+        (
+            vec![
+                ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
+                ("AUTH_MODE", "none"),
+                ("DOCUMENT_ACCESS", "members"),
+                ("DOCUMENT_STORE", "memory"),
+            ],
+            "error: DOCUMENT_ACCESS=members needs signed-in callers",
+        ),
     ] {
         let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_handler"))
             .current_dir(dir.path())

@@ -6,6 +6,7 @@ mod support;
 mod acs;
 mod auth;
 mod deploy;
+mod documents;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;

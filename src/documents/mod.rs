@@ -1,0 +1,467 @@
+//! Who may open which container.
+//!
+//! Azure Fluid Relay assigns a container's id when it creates it, and then hands the creating
+//! client a *creation token*: a JWT it signed with the tenant key, with no scopes, naming the
+//! container and the user who created it. The client's token provider passes it to
+//! `DocumentCreated` (Fluid's `documentPostCreateCallback`), which checks it ([`creation`]) and
+//! records that user as the container's **owner**. The owner can then add members with a role
+//! (`DocumentMembers`).
+//!
+//! With `DOCUMENT_ACCESS=members`, a token for a container is issued only to its members, with
+//! at most the scopes of their role ([`Documents::authorize`]); with `open` (the default) anyone
+//! the policy admits gets one, as before, and the functions only keep the records.
+//!
+//! Memberships live in a [`store::MemberStore`] (memory or Table Storage); the token path reads
+//! them through a short cache ([`cache::RoleCache`]), so a busy container costs no store read per
+//! token, and a removed member loses access within [`cache::ROLE_TTL`].
+
+pub mod cache;
+pub mod creation;
+pub mod request;
+pub mod store;
+pub mod table;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::request::{DocumentId, Scope, TenantId};
+use crate::table_storage::StoreUnavailable;
+use crate::token::Grant;
+use cache::RoleCache;
+use store::{MemberStore, OwnerClaim};
+
+/// `DOCUMENT_ACCESS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DocumentAccess {
+    /// Any caller the policy admits gets tokens for any container (the default).
+    Open,
+    /// Tokens for a container only for its members, with their role's scopes.
+    Members,
+}
+
+/// What a member may do in a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Created the container; reads, writes and manages its members.
+    Owner,
+    Writer,
+    Reader,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Writer => "writer",
+            Role::Reader => "reader",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::Owner, Role::Writer, Role::Reader]
+            .into_iter()
+            .find(|role| role.as_str() == text)
+    }
+
+    /// The scopes a token of this role may carry.
+    pub fn scopes(self) -> &'static [Scope] {
+        match self {
+            Role::Owner | Role::Writer => &Scope::ALL,
+            Role::Reader => &[Scope::DocRead],
+        }
+    }
+}
+
+/// One container of one tenant (never the empty id of a create token).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DocumentRef {
+    pub tenant_id: TenantId,
+    pub document_id: DocumentId,
+}
+
+/// A member of a container and their role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    pub role: Role,
+}
+
+/// What registering an owner did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// The caller is now the owner.
+    Created,
+    /// The caller already was.
+    AlreadyOwner,
+}
+
+/// Why a document operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DocumentError {
+    /// Not a member (or not the owner, for member changes), or the container is not registered:
+    /// the same answer either way, so existence is not revealed.
+    NotAllowed(&'static str),
+    /// The request conflicts with what is recorded (another owner; changing the owner).
+    Conflict(&'static str),
+    Unavailable,
+}
+
+impl From<StoreUnavailable> for DocumentError {
+    fn from(_: StoreUnavailable) -> Self {
+        DocumentError::Unavailable
+    }
+}
+
+/// The access model: the store, its cache and `DOCUMENT_ACCESS`.
+pub struct Documents {
+    access: DocumentAccess,
+    store: Arc<dyn MemberStore>,
+    roles: RoleCache,
+}
+
+impl Documents {
+    pub fn new(access: DocumentAccess, store: Arc<dyn MemberStore>) -> Self {
+        Documents {
+            access,
+            store,
+            roles: RoleCache::default(),
+        }
+    }
+
+    /// Narrows a token grant to what its user's role allows (with `DOCUMENT_ACCESS=members`).
+    /// `scopes_asked`: the request named scopes, so more than the role allows is refused rather
+    /// than narrowed; otherwise the grant gets the role's scopes (within the policy's).
+    pub async fn authorize(
+        &self,
+        grant: &mut Grant,
+        scopes_asked: bool,
+    ) -> Result<(), DocumentError> {
+        if self.access == DocumentAccess::Open || grant.document_id.as_str().is_empty() {
+            return Ok(());
+        }
+        let document = DocumentRef {
+            tenant_id: grant.tenant_id.clone(),
+            document_id: grant.document_id.clone(),
+        };
+        let role = self
+            .roles
+            .get_or_fetch(&document, &grant.user.id, || {
+                self.store.role(&document, &grant.user.id)
+            })
+            .await?
+            .ok_or(DocumentError::NotAllowed(NOT_A_MEMBER))?;
+        let allowed = role.scopes();
+        if scopes_asked {
+            if grant
+                .scopes
+                .as_slice()
+                .iter()
+                .any(|scope| !allowed.contains(scope))
+            {
+                return Err(DocumentError::NotAllowed(
+                    "scopes: your role in this document does not allow them.",
+                ));
+            }
+        } else {
+            grant.scopes = grant.scopes.retain(|scope| allowed.contains(scope)).ok_or(
+                DocumentError::NotAllowed(
+                    "scopes: your role in this document allows none of the scopes issued here.",
+                ),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records `user` as the owner of `document`, unless someone else already is.
+    pub async fn register_owner(
+        &self,
+        document: &DocumentRef,
+        user: &str,
+    ) -> Result<Registration, DocumentError> {
+        let claim = self.store.claim_owner(document, user).await?;
+        self.roles.forget(document, user);
+        match claim {
+            OwnerClaim::New => Ok(Registration::Created),
+            OwnerClaim::Same => Ok(Registration::AlreadyOwner),
+            OwnerClaim::Other => Err(DocumentError::Conflict(
+                "documentId: this document already has another owner.",
+            )),
+        }
+    }
+
+    /// The members of `document`, for any of its members.
+    pub async fn members(
+        &self,
+        document: &DocumentRef,
+        caller: &str,
+    ) -> Result<Vec<Member>, DocumentError> {
+        self.store
+            .role(document, caller)
+            .await?
+            .ok_or(DocumentError::NotAllowed(NOT_A_MEMBER))?;
+        Ok(self.store.members(document).await?)
+    }
+
+    /// Adds `user` to `document` as `role` (reader or writer), or changes their role; owner only.
+    pub async fn set_member(
+        &self,
+        document: &DocumentRef,
+        caller: &str,
+        user: &str,
+        role: Role,
+    ) -> Result<(), DocumentError> {
+        self.require_owner(document, caller, user).await?;
+        self.store.set_role(document, user, role).await?;
+        self.roles.forget(document, user);
+        Ok(())
+    }
+
+    /// Removes `user` from `document`; owner only, and not the owner.
+    pub async fn remove_member(
+        &self,
+        document: &DocumentRef,
+        caller: &str,
+        user: &str,
+    ) -> Result<(), DocumentError> {
+        self.require_owner(document, caller, user).await?;
+        self.store.remove(document, user).await?;
+        self.roles.forget(document, user);
+        Ok(())
+    }
+
+    /// The caller owns `document`, and `user` (whose membership changes) is someone else.
+    async fn require_owner(
+        &self,
+        document: &DocumentRef,
+        caller: &str,
+        user: &str,
+    ) -> Result<(), DocumentError> {
+        if self.store.role(document, caller).await? != Some(Role::Owner) {
+            return Err(DocumentError::NotAllowed(
+                "Only the document's owner can change its members.",
+            ));
+        }
+        if user == caller {
+            return Err(DocumentError::Conflict(
+                "userId: the owner's own membership cannot be changed.",
+            ));
+        }
+        Ok(())
+    }
+}
+
+const NOT_A_MEMBER: &str = "documentId: you are not a member of this document.";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::{Lifetime, Scopes};
+    use crate::token::FluidUser;
+    use store::MemoryStore;
+
+    fn document(id: &str) -> DocumentRef {
+        DocumentRef {
+            tenant_id: TenantId::parse("t").unwrap(),
+            document_id: DocumentId::parse(id).unwrap(),
+        }
+    }
+
+    fn grant(document_id: &str, user: &str, scopes: Scopes) -> Grant {
+        Grant {
+            tenant_id: TenantId::parse("t").unwrap(),
+            document_id: DocumentId::parse(document_id).unwrap(),
+            user: FluidUser {
+                id: user.into(),
+                name: user.into(),
+                additional_details: None,
+            },
+            scopes,
+            lifetime: Lifetime::HARD_CAP,
+        }
+    }
+
+    fn names(scopes: &Scopes) -> Vec<&'static str> {
+        scopes.as_slice().iter().map(|s| s.as_str()).collect()
+    }
+
+    fn members_mode() -> Documents {
+        Documents::new(DocumentAccess::Members, Arc::new(MemoryStore::default()))
+    }
+
+    #[tokio::test]
+    async fn open_access_leaves_grants_alone() {
+        let documents = Documents::new(DocumentAccess::Open, Arc::new(MemoryStore::default()));
+        let mut g = grant("d", "stranger", Scopes::all());
+        documents.authorize(&mut g, false).await.unwrap();
+        assert_eq!(g.scopes, Scopes::all());
+    }
+
+    #[tokio::test]
+    async fn members_get_their_roles_scopes_and_nobody_else_gets_any() {
+        let documents = members_mode();
+        let d = document("d");
+        assert_eq!(
+            documents.register_owner(&d, "ann").await,
+            Ok(Registration::Created)
+        );
+        documents
+            .set_member(&d, "ann", "rob", Role::Reader)
+            .await
+            .unwrap();
+        documents
+            .set_member(&d, "ann", "wes", Role::Writer)
+            .await
+            .unwrap();
+
+        for (user, expected) in [
+            ("ann", vec!["doc:read", "doc:write", "summary:write"]),
+            ("wes", vec!["doc:read", "doc:write", "summary:write"]),
+            ("rob", vec!["doc:read"]),
+        ] {
+            let mut g = grant("d", user, Scopes::all());
+            documents.authorize(&mut g, false).await.unwrap();
+            assert_eq!(names(&g.scopes), expected, "{user}");
+        }
+        // Asking for more than the role allows is refused, not narrowed.
+        let mut asked = grant(
+            "d",
+            "rob",
+            Scopes::parse_list("doc:read,doc:write").unwrap(),
+        );
+        assert!(matches!(
+            documents.authorize(&mut asked, true).await,
+            Err(DocumentError::NotAllowed(_))
+        ));
+        let mut asked = grant("d", "rob", Scopes::parse_list("doc:read").unwrap());
+        documents.authorize(&mut asked, true).await.unwrap();
+
+        // A stranger, and anyone for an unregistered document: the same refusal.
+        let stranger = documents
+            .authorize(&mut grant("d", "eve", Scopes::all()), false)
+            .await;
+        let unregistered = documents
+            .authorize(&mut grant("nope", "ann", Scopes::all()), false)
+            .await;
+        assert_eq!(stranger, unregistered);
+        assert_eq!(stranger, Err(DocumentError::NotAllowed(NOT_A_MEMBER)));
+
+        // A create token (no document id) is anyone's.
+        documents
+            .authorize(&mut grant("", "eve", Scopes::all()), false)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_reader_under_a_write_only_policy_gets_nothing() {
+        let documents = members_mode();
+        let d = document("d");
+        documents.register_owner(&d, "ann").await.unwrap();
+        documents
+            .set_member(&d, "ann", "rob", Role::Reader)
+            .await
+            .unwrap();
+        let mut g = grant("d", "rob", Scopes::parse_list("doc:write").unwrap());
+        assert!(matches!(
+            documents.authorize(&mut g, false).await,
+            Err(DocumentError::NotAllowed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn owners_register_once() {
+        let documents = members_mode();
+        let d = document("d");
+        assert_eq!(
+            documents.register_owner(&d, "ann").await,
+            Ok(Registration::Created)
+        );
+        assert_eq!(
+            documents.register_owner(&d, "ann").await,
+            Ok(Registration::AlreadyOwner)
+        );
+        assert!(matches!(
+            documents.register_owner(&d, "eve").await,
+            Err(DocumentError::Conflict(_))
+        ));
+        assert_eq!(
+            documents.members(&d, "ann").await.unwrap(),
+            vec![Member {
+                user_id: "ann".into(),
+                role: Role::Owner
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn only_the_owner_changes_members() {
+        let documents = members_mode();
+        let d = document("d");
+        documents.register_owner(&d, "ann").await.unwrap();
+        documents
+            .set_member(&d, "ann", "wes", Role::Writer)
+            .await
+            .unwrap();
+        assert!(matches!(
+            documents.set_member(&d, "wes", "eve", Role::Reader).await,
+            Err(DocumentError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            documents.remove_member(&d, "wes", "ann").await,
+            Err(DocumentError::NotAllowed(_))
+        ));
+        assert!(matches!(
+            documents.remove_member(&d, "ann", "ann").await,
+            Err(DocumentError::Conflict(_))
+        ));
+        assert!(matches!(
+            documents.set_member(&d, "ann", "ann", Role::Reader).await,
+            Err(DocumentError::Conflict(_))
+        ));
+        // Any member lists; a stranger cannot.
+        assert_eq!(documents.members(&d, "wes").await.unwrap().len(), 2);
+        assert!(matches!(
+            documents.members(&d, "eve").await,
+            Err(DocumentError::NotAllowed(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_removed_member_loses_access_at_once_on_this_instance() {
+        let documents = members_mode();
+        let d = document("d");
+        documents.register_owner(&d, "ann").await.unwrap();
+        documents
+            .set_member(&d, "ann", "wes", Role::Writer)
+            .await
+            .unwrap();
+        let mut g = grant("d", "wes", Scopes::all());
+        documents.authorize(&mut g, false).await.unwrap();
+        documents.remove_member(&d, "ann", "wes").await.unwrap();
+        assert!(
+            documents
+                .authorize(&mut grant("d", "wes", Scopes::all()), false)
+                .await
+                .is_err()
+        );
+        // And a demotion takes effect at once too.
+        documents
+            .set_member(&d, "ann", "wes", Role::Writer)
+            .await
+            .unwrap();
+        documents
+            .authorize(&mut grant("d", "wes", Scopes::all()), false)
+            .await
+            .unwrap();
+        documents
+            .set_member(&d, "ann", "wes", Role::Reader)
+            .await
+            .unwrap();
+        let mut g = grant("d", "wes", Scopes::all());
+        documents.authorize(&mut g, false).await.unwrap();
+        assert_eq!(names(&g.scopes), ["doc:read"]);
+    }
+}

@@ -1,0 +1,113 @@
+//! `DocumentCreated`: Fluid's `documentPostCreateCallback` on the server side.
+//!
+//! caller → request → creation token (tenant policy, tenant key, signature, claims) → owner.
+//!
+//! The token provider calls this right after Azure Fluid Relay created a container, with the
+//! container's id and the creation token the service returned (see [`crate::documents::creation`]).
+//! In `easyauth` and `entra` the token's user must be the caller; then the caller is recorded as
+//! the owner: `201`, or `200` when they already were; `409` when someone else is.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use warp::http::StatusCode;
+
+use crate::audit;
+use crate::documents::creation::{self, CreationError};
+use crate::documents::request::CreatedRequest;
+use crate::documents::{DocumentRef, Registration};
+use crate::invocation::{Invocation, Reply};
+use crate::keys::KeyError;
+use crate::problem::Problem;
+use crate::routes::AppState;
+
+pub async fn document_created_function(state: &AppState, invocation: Invocation) -> Reply {
+    register(state, &invocation)
+        .await
+        .unwrap_or_else(|problem| problem.to_reply())
+}
+
+async fn register(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+    super::require_get_or_post(&invocation.method)?;
+    let caller = state.auth.caller(&invocation.headers).await?;
+    let documents = state
+        .documents
+        .as_ref()
+        .ok_or(Problem::DocumentsNotConfigured)?;
+    let request = CreatedRequest::parse(&invocation.query, &invocation.body)?;
+
+    let unverified = creation::read(&request.token).map_err(from_creation)?;
+    state.policy.admit_tenant(unverified.tenant_id())?;
+    let key = state
+        .keys
+        .key(unverified.tenant_id())
+        .await
+        .map_err(|error| match error {
+            // Not revealed as "unknown tenant": to the caller it is a token nobody here signed.
+            KeyError::UnknownTenant => from_creation(CreationError::Rejected(
+                "token: its signature is not the tenant's",
+            )),
+            KeyError::Unavailable { retry_after } => Problem::KeyStoreUnavailable { retry_after },
+        })?;
+    let created = unverified
+        .verify(&key, &request.document_id, unix_now())
+        .map_err(from_creation)?;
+    if caller.id().is_some_and(|id| id != created.user_id) {
+        return Err(Problem::Forbidden {
+            detail: "token: the document was created by another user.".to_string(),
+        });
+    }
+
+    let document = DocumentRef {
+        tenant_id: created.tenant_id,
+        document_id: created.document_id,
+    };
+    let registration = documents
+        .register_owner(&document, &created.user_id)
+        .await
+        .map_err(super::document_problem)?;
+    let status = match registration {
+        Registration::Created => {
+            audit::document(
+                "owner-registered",
+                &document,
+                &created.user_id,
+                "owner",
+                &created.user_id,
+            );
+            StatusCode::CREATED
+        }
+        Registration::AlreadyOwner => StatusCode::OK,
+    };
+    let body = json!({
+        "tenantId": document.tenant_id.as_str(),
+        "documentId": document.document_id.as_str(),
+        "userId": created.user_id,
+        "role": "owner",
+    });
+    Ok(Reply::new(
+        status,
+        "application/json",
+        body.to_string().into_bytes(),
+    ))
+}
+
+fn from_creation(error: CreationError) -> Problem {
+    match error {
+        CreationError::Malformed(detail) => Problem::invalid("token", strip(detail)),
+        CreationError::Rejected(detail) => Problem::Forbidden {
+            detail: detail.to_string(),
+        },
+    }
+}
+
+/// The detail without its `token: ` prefix (an invalid-parameter problem adds it).
+fn strip(detail: &str) -> &str {
+    detail.strip_prefix("token: ").unwrap_or(detail)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
