@@ -1,7 +1,7 @@
 import type { ITokenProvider, ITokenResponse } from "@fluidframework/azure-client";
 
 import { TokenRequestError, errorTypeOf, isTransientStatus } from "./errors.js";
-import { callerOf, expiryOf, hashText } from "./jwt.js";
+import { callerOf, expiryOf, hashText, payloadOf } from "./jwt.js";
 import {
 	type CachedToken,
 	LocalStorageTokenStore,
@@ -62,6 +62,13 @@ export interface FunctionTokenProviderOptions {
 	readonly cache?: "memory" | "localStorage" | TokenStore;
 	/** The `fetch` to use; the global one by default. */
 	readonly fetch?: typeof fetch;
+	/**
+	 * The `DocumentCreated` function URL, e.g. `https://<app>.azurewebsites.net/api/DocumentCreated?code=<function key>`.
+	 * When set, the provider implements Fluid's `documentPostCreateCallback`: right after Azure Fluid
+	 * Relay creates a container, the creation token it returned is posted there (with the same
+	 * credentials as token requests), and the service records the caller as the container's owner.
+	 */
+	readonly documentCreatedUrl?: string;
 }
 
 const MAX_RETRY_AFTER_MS = 60_000;
@@ -95,17 +102,28 @@ export class FunctionTokenProvider implements ITokenProvider {
 	private readonly functionId: string;
 	private readonly inFlight = new Map<string, Promise<CachedToken>>();
 
+	/**
+	 * Fluid's `documentPostCreateCallback`, present only with `documentCreatedUrl` (the driver asks
+	 * the service for a creation token only when a provider has one). Registers the caller as the
+	 * new container's owner; a failure rejects with a {@link TokenRequestError}, which the driver
+	 * wraps in its `DocumentPostCreateError`.
+	 */
+	public readonly documentPostCreateCallback?: (documentId: string, creationToken: string) => Promise<void>;
+
 	constructor(options: FunctionTokenProviderOptions) {
 		if (!options.url) {
 			throw new Error("FunctionTokenProvider: url is required");
 		}
-		let url: URL;
-		try {
-			url = new URL(options.url, globalThis.location?.href);
-		} catch {
-			throw new Error("FunctionTokenProvider: url must be an absolute URL (or relative to the page)");
-		}
+		const url = absoluteUrl(options.url, "url");
 		this.functionId = hashText(url.origin + url.pathname);
+		if (options.documentCreatedUrl !== undefined) {
+			const createdUrl = absoluteUrl(options.documentCreatedUrl, "documentCreatedUrl").toString();
+			this.documentPostCreateCallback = async (documentId, creationToken) => {
+				await this.withRetries((forceRefresh, signal) =>
+					this.registerCreation(createdUrl, documentId, creationToken, forceRefresh, signal),
+				);
+			};
+		}
 		this.options = options;
 		this.store =
 			options.cache === undefined || options.cache === "memory"
@@ -194,7 +212,16 @@ export class FunctionTokenProvider implements ITokenProvider {
 		return user === undefined ? "" : `user:${user.id}`;
 	}
 
-	private async requestWithRetries(tenantId: string, documentId: string | undefined): Promise<CachedToken> {
+	private requestWithRetries(tenantId: string, documentId: string | undefined): Promise<CachedToken> {
+		return this.withRetries((forceRefresh, signal) => this.exchange(tenantId, documentId, forceRefresh, signal));
+	}
+
+	/**
+	 * Runs `exchange` until it succeeds or fails for good: transient failures are retried with
+	 * backoff (honouring `Retry-After`) within `maxWaitMs`; a 401 with `getAccessToken` is retried
+	 * once at once with `forceRefresh`.
+	 */
+	private async withRetries<T>(exchange: (forceRefresh: boolean, signal: AbortSignal) => Promise<T>): Promise<T> {
 		const retry = this.options.retry ?? {};
 		const attempts = Math.max(1, retry.attempts ?? 4);
 		const base = retry.baseDelayMs ?? 250;
@@ -205,7 +232,7 @@ export class FunctionTokenProvider implements ITokenProvider {
 		for (let attempt = 1; ; attempt++) {
 			const timeoutMs = Math.min(this.options.timeoutMs ?? 10_000, deadline - Date.now());
 			try {
-				return await this.request(tenantId, documentId, forceRefresh, timeoutMs);
+				return await this.attempt(exchange, forceRefresh, timeoutMs);
 			} catch (error) {
 				if (!(error instanceof TokenRequestError)) {
 					throw error;
@@ -235,13 +262,12 @@ export class FunctionTokenProvider implements ITokenProvider {
 		}
 	}
 
-	/** One attempt at a token, given up after `timeoutMs`. */
-	private async request(
-		tenantId: string,
-		documentId: string | undefined,
+	/** One attempt, given up after `timeoutMs`. */
+	private async attempt<T>(
+		exchange: (forceRefresh: boolean, signal: AbortSignal) => Promise<T>,
 		forceRefresh: boolean,
 		timeoutMs: number,
-	): Promise<CachedToken> {
+	): Promise<T> {
 		const controller = new AbortController();
 		let timer: ReturnType<typeof setTimeout> | undefined;
 		const timedOut = new Promise<never>((_, reject) => {
@@ -257,7 +283,7 @@ export class FunctionTokenProvider implements ITokenProvider {
 		});
 		try {
 			// The race also ends a fetch (or getAccessToken) that ignores the abort signal.
-			return await Promise.race([this.exchange(tenantId, documentId, forceRefresh, controller.signal), timedOut]);
+			return await Promise.race([exchange(forceRefresh, controller.signal), timedOut]);
 		} finally {
 			clearTimeout(timer);
 		}
@@ -270,7 +296,7 @@ export class FunctionTokenProvider implements ITokenProvider {
 		forceRefresh: boolean,
 		signal: AbortSignal,
 	): Promise<CachedToken> {
-		const { user, scopes, method = "GET", getAccessToken } = this.options;
+		const { user, scopes, method = "GET" } = this.options;
 		const params: Record<string, unknown> = { tenantId };
 		if (documentId !== undefined) params.documentId = documentId;
 		if (user !== undefined) {
@@ -280,12 +306,8 @@ export class FunctionTokenProvider implements ITokenProvider {
 		}
 		if (scopes !== undefined) params.scopes = scopes;
 
-		const headers: Record<string, string> = { Accept: "application/json" };
-		if (getAccessToken !== undefined) {
-			headers.Authorization = `Bearer ${await getAccessToken({ forceRefresh })}`;
-		}
 		let url = this.options.url;
-		const init: RequestInit = { method, headers, signal };
+		const init: RequestInit = { method };
 		if (method === "GET") {
 			const query = new URLSearchParams();
 			for (const [name, value] of Object.entries(params)) {
@@ -296,25 +318,9 @@ export class FunctionTokenProvider implements ITokenProvider {
 			}
 			url += (url.includes("?") ? "&" : "?") + query.toString();
 		} else {
-			headers["Content-Type"] = "application/json";
 			init.body = JSON.stringify(params);
 		}
-
-		let response: Response;
-		let body: string;
-		try {
-			response = await this.send(url, init);
-			body = await response.text();
-		} catch (cause) {
-			throw new TokenRequestError("The token service could not be reached.", {
-				errorType: "genericNetworkError",
-				canRetry: true,
-				cause,
-			});
-		}
-		if (!response.ok) {
-			throw errorFrom(response, body, tenantId);
-		}
+		const { response, body } = await this.call(url, init, forceRefresh, signal, tenantId);
 		const contentType = response.headers.get("content-type") ?? "";
 		if (contentType.includes("json")) {
 			const document = parseJson(body);
@@ -335,6 +341,70 @@ export class FunctionTokenProvider implements ITokenProvider {
 		// The raw JWT (the original Node function, or a service ignoring Accept).
 		const jwt = body.trim();
 		return { jwt, expiresAt: expiryOf(jwt) };
+	}
+
+	/** Posts a new container's creation token to `DocumentCreated`. */
+	private async registerCreation(
+		url: string,
+		documentId: string,
+		token: string,
+		forceRefresh: boolean,
+		signal: AbortSignal,
+	): Promise<void> {
+		const tenantId = payloadOf(token)?.tenantId;
+		await this.call(
+			url,
+			{ method: "POST", body: JSON.stringify({ documentId, token }) },
+			forceRefresh,
+			signal,
+			typeof tenantId === "string" ? tenantId : "",
+		);
+	}
+
+	/**
+	 * One request to the service with the caller's credentials: its answer when it is a 2xx, else
+	 * the {@link TokenRequestError} for it (or for not reaching the service at all).
+	 */
+	private async call(
+		url: string,
+		init: RequestInit,
+		forceRefresh: boolean,
+		signal: AbortSignal,
+		tenantId: string,
+	): Promise<{ response: Response; body: string }> {
+		const headers: Record<string, string> = { Accept: "application/json" };
+		if (init.body !== undefined) {
+			headers["Content-Type"] = "application/json";
+		}
+		const { getAccessToken } = this.options;
+		if (getAccessToken !== undefined) {
+			headers.Authorization = `Bearer ${await getAccessToken({ forceRefresh })}`;
+		}
+		let response: Response;
+		let body: string;
+		try {
+			response = await this.send(url, { ...init, headers, signal });
+			body = await response.text();
+		} catch (cause) {
+			throw new TokenRequestError("The token service could not be reached.", {
+				errorType: "genericNetworkError",
+				canRetry: true,
+				cause,
+			});
+		}
+		if (!response.ok) {
+			throw errorFrom(response, body, tenantId);
+		}
+		return { response, body };
+	}
+}
+
+/** `text` as a URL, absolute or relative to the page; `option` names it in the error. */
+function absoluteUrl(text: string, option: string): URL {
+	try {
+		return new URL(text, globalThis.location?.href);
+	} catch {
+		throw new Error(`FunctionTokenProvider: ${option} must be an absolute URL (or relative to the page)`);
 	}
 }
 

@@ -14,7 +14,9 @@ import { AzureClient } from "@fluidframework/azure-client";
 import { SharedMap } from "fluid-framework/legacy";
 
 import { FunctionTokenProvider } from "../dist/esm/index.js";
+import { startOpenIdEmulator } from "../../../samples/collab/test/openid-emulator.mjs";
 import { freePort, startHandler, stop, waitForHttp } from "./helpers.mjs";
+import { startRelayProxy } from "./relay-proxy.mjs";
 
 // Fluid's browser-first code expects a navigator.
 globalThis.navigator ??= { userAgent: "node" };
@@ -24,7 +26,9 @@ const require = createRequire(import.meta.url);
 const TENANT_KEY = "e2e-tenant-key-8b1f0c4d2e6a9f37";
 const schema = { initialObjects: { map: SharedMap } };
 const children = [];
+const closers = [];
 let fluidEndpoint;
+let fluidPort;
 
 before(async () => {
 	const port = await freePort();
@@ -44,11 +48,12 @@ before(async () => {
 		},
 	);
 	children.push(tinylicious);
+	fluidPort = port;
 	fluidEndpoint = `http://127.0.0.1:${port}`;
 	await waitForHttp(`${fluidEndpoint}/`, tinylicious);
 }, { timeout: 60_000 });
 
-after(() => Promise.all(children.map(stop)));
+after(() => Promise.all([...children.map(stop), ...closers.map((close) => close())]));
 
 async function tokenService(key) {
 	const { child, url } = await startHandler({ AUTH_MODE: "none", TENANT_KEYS: JSON.stringify({ local: key }) });
@@ -112,4 +117,74 @@ test("tokens signed with the wrong key are rejected by the service", { timeout: 
 		})(),
 		(error) => /invalid|403|authoriz/i.test(`${error?.message} ${error?.errorType} ${error?.statusCode}`),
 	);
+});
+
+test("members only: the creator owns the container, a stranger is refused, a reader reads", { timeout: 120_000 }, async () => {
+	// Azure Fluid Relay's creation answer (with a creation token) in front of tinylicious; callers
+	// sign in with Entra ID access tokens (a loopback emulator); memberships in the handler.
+	const relay = await startRelayProxy(fluidPort, TENANT_KEY);
+	closers.push(relay.close);
+	const entra = await startOpenIdEmulator();
+	closers.push(entra.close);
+	const { child, url } = await startHandler({
+		...entra.settings,
+		TENANT_KEYS: JSON.stringify({ local: TENANT_KEY }),
+		DOCUMENT_ACCESS: "members",
+		DOCUMENT_STORE: "memory",
+	});
+	children.push(child);
+	const tokenUrl = `${url}/api/TokenFunction`;
+	const documentCreatedUrl = `${url}/api/DocumentCreated`;
+	const users = { ann: entra.token("ann-oid", "Ann"), bob: entra.token("bob-oid", "Bob") };
+	const memberClient = (who) =>
+		new AzureClient({
+			connection: {
+				type: "local",
+				endpoint: relay.endpoint,
+				tokenProvider: new FunctionTokenProvider({
+					url: tokenUrl,
+					documentCreatedUrl,
+					getAccessToken: async () => users[who],
+				}),
+			},
+		});
+	const members = (who, init = {}) =>
+		fetch(`${url}/api/DocumentMembers${init.query ?? ""}`, {
+			...init,
+			headers: { authorization: `Bearer ${users[who]}`, "content-type": "application/json" },
+		});
+
+	// Ann creates: the driver asks for a creation token, the provider registers her as owner.
+	const { container, services } = await memberClient("ann").createContainer(schema, "2");
+	container.initialObjects.map.set("note", "for members only");
+	const id = await container.attach();
+	assert.deepEqual(relay.creations, [{ id, user: { id: "ann-oid", name: "Ann" } }]);
+	await waitFor(() => container.connectionState === 2, "the owner to connect");
+	const listed = await members("ann", { query: `?tenantId=local&documentId=${encodeURIComponent(id)}` });
+	assert.equal(listed.status, 200);
+	assert.deepEqual((await listed.json()).members, [{ userId: "ann-oid", role: "owner" }]);
+
+	// Bob is not a member: no token, so no container.
+	// (The loader reports the provider's TokenRequestError under its own errorType, with its message.)
+	await assert.rejects(memberClient("bob").getContainer(id, schema, "2"), (error) => {
+		assert.match(error.message, /403 .*you are not a member of this document/);
+		return true;
+	});
+
+	// Ann adds Bob as a reader: he loads the container read-only and sees her data.
+	const added = await members("ann", {
+		method: "POST",
+		body: JSON.stringify({ tenantId: "local", documentId: id, userId: "bob-oid", role: "reader" }),
+	});
+	assert.equal(added.status, 200, await added.clone().text());
+	const loaded = await memberClient("bob").getContainer(id, schema, "2");
+	const map = loaded.container.initialObjects.map;
+	await waitFor(() => map.get("note") === "for members only", "the reader to see the data");
+	await waitFor(() => loaded.container.connectionState === 2, "the reader to connect");
+	// The service connects a token without doc:write in read mode.
+	const modes = (audience) => audience.getMyself()?.connections.map((connection) => connection.mode);
+	assert.deepEqual(modes(loaded.services.audience), ["read"], "a reader's token has doc:read only");
+	await waitFor(() => modes(services.audience)?.includes("write"), "the owner to write");
+	container.dispose();
+	loaded.container.dispose();
 });

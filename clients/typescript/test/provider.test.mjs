@@ -456,3 +456,61 @@ test("a 401 with getAccessToken is retried once with a freshly forced access tok
 	await assert.rejects(new FunctionTokenProvider({ url: URL_, fetch: f3 }).fetchStorageToken("t1", "d"));
 	assert.equal(c3.length, 1);
 });
+
+const CREATED_URL = "https://app.example.test/api/DocumentCreated?code=created-key";
+
+test("documentPostCreateCallback exists only with documentCreatedUrl (the driver asks for a creation token only then)", () => {
+	const { fetch } = scriptedFetch([jsonResponse(200, {})]);
+	assert.equal(new FunctionTokenProvider({ url: URL_, fetch }).documentPostCreateCallback, undefined);
+	assert.equal(typeof new FunctionTokenProvider({ url: URL_, documentCreatedUrl: CREATED_URL, fetch }).documentPostCreateCallback, "function");
+	assert.throws(() => new FunctionTokenProvider({ url: URL_, documentCreatedUrl: "not a url", fetch }), /documentCreatedUrl/);
+});
+
+test("documentPostCreateCallback posts the creation token with the caller's credentials", async () => {
+	const creationToken = fakeJwt(now() + 3600, { tenantId: "t1", documentId: "doc-1", scopes: [] });
+	const { fetch, calls } = scriptedFetch([jsonResponse(201, { tenantId: "t1", documentId: "doc-1", userId: "alice", role: "owner" })]);
+	const provider = new FunctionTokenProvider({
+		url: URL_,
+		documentCreatedUrl: CREATED_URL,
+		getAccessToken: async () => "entra-access-token",
+		fetch,
+	});
+	assert.equal(await provider.documentPostCreateCallback("doc-1", creationToken), undefined);
+	assert.equal(calls.length, 1);
+	const { url, init } = calls[0];
+	assert.equal(url, CREATED_URL, "the function key stays in the URL, nothing is added");
+	assert.equal(init.method, "POST");
+	assert.equal(init.headers.Authorization, "Bearer entra-access-token");
+	assert.equal(init.headers.Accept, "application/json");
+	assert.equal(init.headers["Content-Type"], "application/json");
+	assert.deepEqual(JSON.parse(init.body), { documentId: "doc-1", token: creationToken });
+});
+
+test("documentPostCreateCallback retries what is transient and rejects with Fluid's errorType otherwise", async () => {
+	const creationToken = fakeJwt(now() + 3600, { tenantId: "t1" });
+	// 503 then 200 (the owner registered again): retried, resolved.
+	const unavailable = jsonResponse(503, { status: 503, title: "Document store unavailable" }, { "retry-after": "1" });
+	const { fetch, calls } = scriptedFetch([unavailable, jsonResponse(200, {})]);
+	const provider = new FunctionTokenProvider({ url: URL_, documentCreatedUrl: CREATED_URL, fetch });
+	await settle(provider.documentPostCreateCallback("d", creationToken));
+	assert.equal(calls.length, 2);
+
+	// 409: someone else owns it. Not retried; the detail and the tenant come with the error.
+	const conflict = jsonResponse(409, { status: 409, title: "Conflict", detail: "documentId: this document already has another owner." });
+	const { fetch: f2, calls: c2 } = scriptedFetch([conflict]);
+	const refused = new FunctionTokenProvider({ url: URL_, documentCreatedUrl: CREATED_URL, fetch: f2 });
+	await assert.rejects(refused.documentPostCreateCallback("d", creationToken), (error) => {
+		assert.ok(error instanceof TokenRequestError);
+		assert.equal(error.errorType, "fetchTokenError");
+		assert.equal(error.status, 409);
+		assert.equal(error.canRetry, false);
+		assert.match(error.message, /another owner/);
+		return true;
+	});
+	assert.equal(c2.length, 1);
+
+	// 403 (the token is not the caller's): an authorization error naming the tenant.
+	const { fetch: f3 } = scriptedFetch([jsonResponse(403, { status: 403, title: "Not allowed" })]);
+	const forbidden = new FunctionTokenProvider({ url: URL_, documentCreatedUrl: CREATED_URL, fetch: f3 });
+	await assert.rejects(forbidden.documentPostCreateCallback("d", creationToken), (error) => error.errorType === "authorizationError" && error.tenantId === "t1");
+});
