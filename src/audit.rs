@@ -12,14 +12,13 @@ use crate::token::{Grant, SignedToken};
 
 /// A Fluid token was issued.
 pub fn fluid_token(grant: &Grant, token: &SignedToken, auth_mode: &str, client_app: Option<&str>) {
-    let scopes: Vec<&str> = grant.scopes.as_slice().iter().map(|s| s.as_str()).collect();
     tracing::info!(
         audit = "fluid-token",
         jti = %token.jti,
         tenant_id = grant.tenant_id.as_str(),
         document_id = grant.document_id.as_str(),
         user_id = grant.user.id.as_str(),
-        scopes = scopes.join(" ").as_str(),
+        scopes = %grant.scopes,
         expires_at = token.expires_at,
         auth_mode,
         client_app,

@@ -266,15 +266,12 @@ impl<S: KeySource> CachedKeys<S> {
         Some(Arc::clone(&entry.slot))
     }
 
-    /// The slot of `tenant`, added if it has none.
+    /// The slot of `tenant`, added if it has none (called after [`Self::existing_slot`] found
+    /// none; another request may have added it since, which `entry` below takes care of).
     fn slot(&self, tenant: &TenantId) -> Arc<RwLock<Slot<S::Value>>> {
         let now = self.millis(Instant::now());
         let mut lower = String::new();
         let key = slot_key(tenant, &mut lower);
-        if let Some(entry) = read(&self.slots).get(key) {
-            entry.last_used.store(now, Ordering::Relaxed);
-            return Arc::clone(&entry.slot);
-        }
         let mut slots = write(&self.slots);
         if !slots.contains_key(key) {
             if slots.len() % SWEEP_EVERY == SWEEP_EVERY - 1 {

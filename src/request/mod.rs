@@ -187,6 +187,20 @@ impl Scopes {
     }
 }
 
+/// Space-separated, as OAuth writes scope lists (`doc:read doc:write`): written straight into the
+/// log line, with no list or string built for it.
+impl std::fmt::Display for Scopes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, scope) in self.as_slice().iter().enumerate() {
+            if i > 0 {
+                f.write_str(" ")?;
+            }
+            f.write_str(scope.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 impl Serialize for Scopes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.as_slice())
@@ -615,6 +629,19 @@ mod tests {
             request.scopes.unwrap().as_slice(),
             &[Scope::DocWrite, Scope::DocRead]
         );
+    }
+
+    #[test]
+    fn scopes_display_space_separated_and_retain_keeps_order() {
+        assert_eq!(
+            Scopes::all().to_string(),
+            "doc:read doc:write summary:write"
+        );
+        let asked = Scopes::parse_list("summary:write,doc:read").unwrap();
+        assert_eq!(asked.to_string(), "summary:write doc:read");
+        let kept = Scopes::all().retain(|s| *s != Scope::DocWrite).unwrap();
+        assert_eq!(kept.as_slice(), &[Scope::DocRead, Scope::SummaryWrite]);
+        assert_eq!(asked.retain(|s| *s == Scope::DocWrite), None);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! the tenant/scope limits, through the host emulator in both protocol modes.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
 use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, SigningKey, TENANT_ID};
@@ -315,18 +315,6 @@ async fn unreachable_identity_provider(protocol: Protocol) {
     assert!(response.header("retry-after").is_some());
 }
 
-fn principal(claims: Value) -> String {
-    STANDARD.encode(
-        json!({
-            "auth_typ": "aad",
-            "claims": claims,
-            "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
-            "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
-        })
-        .to_string(),
-    )
-}
-
 fn easyauth_request(query: &str, principal: &str) -> PublicRequest {
     PublicRequest::get(format!("/api/TokenFunction?{query}"))
         .header("X-MS-CLIENT-PRINCIPAL", principal)
@@ -337,11 +325,14 @@ fn easyauth_request(query: &str, principal: &str) -> PublicRequest {
 
 #[tokio::test]
 async fn easy_auth_principals() {
-    let ann = principal(json!([
-        {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": "oid-ann"},
-        {"typ": "name", "val": "Ann Smith"},
-        {"typ": "preferred_username", "val": "ann@contoso.example"}
-    ]));
+    let ann = easyauth_principal(&[
+        (
+            "http://schemas.microsoft.com/identity/claims/objectidentifier",
+            "oid-ann",
+        ),
+        ("name", "Ann Smith"),
+        ("preferred_username", "ann@contoso.example"),
+    ]);
     for protocol in PROTOCOLS {
         let app = TestApp::spawn_with(
             protocol,
@@ -382,7 +373,7 @@ async fn policy_limits_tenants_and_scopes_without_revealing_tenants() {
 }
 
 async fn policy_limits(protocol: Protocol) {
-    let ann = principal(json!([{"typ": "oid", "val": "oid-ann"}, {"typ": "name", "val": "Ann"}]));
+    let ann = easyauth_principal(&[("oid", "oid-ann"), ("name", "Ann")]);
     let app = TestApp::spawn_with(
         protocol,
         &[

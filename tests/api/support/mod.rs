@@ -171,14 +171,22 @@ pub fn assert_token(response: &PublicResponse, key: &str) -> Value {
     })
 }
 
-/// An App Service Authentication principal header value with these claims (`typ` → `val`).
+/// An App Service Authentication principal header value with these claims (`typ` → `val`), shaped
+/// as the platform sends it (`name_typ` and `role_typ` included).
 pub fn easyauth_principal(claims: &[(&str, &str)]) -> String {
     let claims: Vec<Value> = claims
         .iter()
         .map(|(typ, val)| serde_json::json!({ "typ": typ, "val": val }))
         .collect();
-    base64::engine::general_purpose::STANDARD
-        .encode(serde_json::json!({ "auth_typ": "aad", "claims": claims }).to_string())
+    base64::engine::general_purpose::STANDARD.encode(
+        serde_json::json!({
+            "auth_typ": "aad",
+            "claims": claims,
+            "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
+            "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
+        })
+        .to_string(),
+    )
 }
 
 /// The built handler as a process of its own (not under the host emulator): `settings` as its
