@@ -26,6 +26,9 @@ param vaultNameSuffix string = ''
 
 param acsResourceName string = ''
 
+@allowed(['open', 'members'])
+param documentAccess string = 'open'
+
 var list = {
   origins: empty(allowedOrigins) ? [] : map(split(allowedOrigins, ','), o => trim(o))
   clients: empty(allowedClientApplications) ? [] : map(split(allowedClientApplications, ','), c => trim(c))
@@ -43,6 +46,7 @@ module service '../main.bicep' = {
     allowedOrigins: list.origins
     vaultNameSuffix: vaultNameSuffix
     acsResourceName: acsResourceName
+    documentAccess: documentAccess
   }
 }
 
