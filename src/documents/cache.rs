@@ -91,15 +91,7 @@ fn key(document: &DocumentRef, user: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{DocumentId, TenantId};
     use std::sync::atomic::{AtomicUsize, Ordering};
-
-    fn document(id: &str) -> DocumentRef {
-        DocumentRef {
-            tenant_id: TenantId::parse("t").unwrap(),
-            document_id: DocumentId::parse(id).unwrap(),
-        }
-    }
 
     #[tokio::test(start_paused = true)]
     async fn answers_are_kept_for_the_ttl_only() {
@@ -109,7 +101,7 @@ mod tests {
             reads.fetch_add(1, Ordering::SeqCst);
             async move { Ok(role) }
         };
-        let d = document("d");
+        let d = DocumentRef::of_test_tenant("d");
         assert_eq!(
             cache
                 .get_or_fetch(&d, "u", || read(Some(Role::Writer)))
@@ -145,7 +137,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn failures_are_not_kept_and_the_size_is_bounded() {
         let cache = RoleCache::default();
-        let d = document("d");
+        let d = DocumentRef::of_test_tenant("d");
         assert_eq!(
             cache
                 .get_or_fetch(&d, "u", || async { Err(StoreUnavailable) })

@@ -81,6 +81,17 @@ pub struct DocumentRef {
     pub document_id: DocumentId,
 }
 
+#[cfg(test)]
+impl DocumentRef {
+    /// Container `id` of tenant `t`.
+    pub(crate) fn of_test_tenant(id: &str) -> Self {
+        DocumentRef {
+            tenant_id: TenantId::parse("t").unwrap(),
+            document_id: DocumentId::parse(id).unwrap(),
+        }
+    }
+}
+
 /// A member of a container and their role.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Member {
@@ -262,13 +273,6 @@ mod tests {
     use crate::token::FluidUser;
     use store::MemoryStore;
 
-    fn document(id: &str) -> DocumentRef {
-        DocumentRef {
-            tenant_id: TenantId::parse("t").unwrap(),
-            document_id: DocumentId::parse(id).unwrap(),
-        }
-    }
-
     fn grant(document_id: &str, user: &str, scopes: Scopes) -> Grant {
         Grant {
             tenant_id: TenantId::parse("t").unwrap(),
@@ -287,8 +291,18 @@ mod tests {
         scopes.as_slice().iter().map(|s| s.as_str()).collect()
     }
 
-    fn members_mode() -> Documents {
-        Documents::new(DocumentAccess::Members, Arc::new(MemoryStore::default()))
+    /// Members mode with document `d`, owned by `ann`, and these members.
+    async fn owned_by_ann(members: &[(&str, Role)]) -> (Documents, DocumentRef) {
+        let documents = Documents::new(DocumentAccess::Members, Arc::new(MemoryStore::default()));
+        let d = DocumentRef::of_test_tenant("d");
+        assert_eq!(
+            documents.register_owner(&d, "ann").await,
+            Ok(Registration::Created)
+        );
+        for (user, role) in members {
+            documents.set_member(&d, "ann", user, *role).await.unwrap();
+        }
+        (documents, d)
     }
 
     #[tokio::test]
@@ -301,20 +315,7 @@ mod tests {
 
     #[tokio::test]
     async fn members_get_their_roles_scopes_and_nobody_else_gets_any() {
-        let documents = members_mode();
-        let d = document("d");
-        assert_eq!(
-            documents.register_owner(&d, "ann").await,
-            Ok(Registration::Created)
-        );
-        documents
-            .set_member(&d, "ann", "rob", Role::Reader)
-            .await
-            .unwrap();
-        documents
-            .set_member(&d, "ann", "wes", Role::Writer)
-            .await
-            .unwrap();
+        let (documents, _) = owned_by_ann(&[("rob", Role::Reader), ("wes", Role::Writer)]).await;
 
         for (user, expected) in [
             ("ann", vec!["doc:read", "doc:write", "summary:write"]),
@@ -357,13 +358,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_under_a_write_only_policy_gets_nothing() {
-        let documents = members_mode();
-        let d = document("d");
-        documents.register_owner(&d, "ann").await.unwrap();
-        documents
-            .set_member(&d, "ann", "rob", Role::Reader)
-            .await
-            .unwrap();
+        let (documents, _) = owned_by_ann(&[("rob", Role::Reader)]).await;
         let mut g = grant("d", "rob", Scopes::parse_list("doc:write").unwrap());
         assert!(matches!(
             documents.authorize(&mut g, false).await,
@@ -373,12 +368,7 @@ mod tests {
 
     #[tokio::test]
     async fn owners_register_once() {
-        let documents = members_mode();
-        let d = document("d");
-        assert_eq!(
-            documents.register_owner(&d, "ann").await,
-            Ok(Registration::Created)
-        );
+        let (documents, d) = owned_by_ann(&[]).await;
         assert_eq!(
             documents.register_owner(&d, "ann").await,
             Ok(Registration::AlreadyOwner)
@@ -398,13 +388,7 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_owner_changes_members() {
-        let documents = members_mode();
-        let d = document("d");
-        documents.register_owner(&d, "ann").await.unwrap();
-        documents
-            .set_member(&d, "ann", "wes", Role::Writer)
-            .await
-            .unwrap();
+        let (documents, d) = owned_by_ann(&[("wes", Role::Writer)]).await;
         assert!(matches!(
             documents.set_member(&d, "wes", "eve", Role::Reader).await,
             Err(DocumentError::NotAllowed(_))
@@ -431,13 +415,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_removed_member_loses_access_at_once_on_this_instance() {
-        let documents = members_mode();
-        let d = document("d");
-        documents.register_owner(&d, "ann").await.unwrap();
-        documents
-            .set_member(&d, "ann", "wes", Role::Writer)
-            .await
-            .unwrap();
+        let (documents, d) = owned_by_ann(&[("wes", Role::Writer)]).await;
         let mut g = grant("d", "wes", Scopes::all());
         documents.authorize(&mut g, false).await.unwrap();
         documents.remove_member(&d, "ann", "wes").await.unwrap();
