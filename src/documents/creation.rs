@@ -308,6 +308,23 @@ mod tests {
                 "{malformed:.40}"
             );
         }
+        // The length bound: at the limit a token is read (here: refused for its shape), past it
+        // not even that; a real token with a long user name is well inside it.
+        let too_long = CreationError::Malformed("token: is too long");
+        assert_eq!(
+            check(&"a".repeat(MAX_TOKEN_BYTES + 1), "d").unwrap_err(),
+            too_long
+        );
+        assert_ne!(
+            check(&"a".repeat(MAX_TOKEN_BYTES), "d").unwrap_err(),
+            too_long
+        );
+        let mut long_name = claims("d", NOW, NOW + 60);
+        long_name["user"]["name"] = "n".repeat(4000).into();
+        let long = signed(HS256, &long_name);
+        assert!(long.len() > 5000);
+        assert!(check(&long, "d").is_ok());
+
         let mut bad_tenant = claims("d", NOW, NOW + 60);
         bad_tenant["tenantId"] = "a/b".into();
         assert!(matches!(

@@ -305,6 +305,21 @@ mod tests {
         (documents, d)
     }
 
+    #[test]
+    fn roles_are_named_as_stored_and_served() {
+        for (role, name) in [
+            (Role::Owner, "owner"),
+            (Role::Writer, "writer"),
+            (Role::Reader, "reader"),
+        ] {
+            assert_eq!(role.as_str(), name);
+            assert_eq!(Role::parse(name), Some(role));
+            assert_eq!(serde_json::to_value(role).unwrap(), name);
+        }
+        assert_eq!(Role::parse("Owner"), None);
+        assert_eq!(Role::parse("admin"), None);
+    }
+
     #[tokio::test]
     async fn open_access_leaves_grants_alone() {
         let documents = Documents::new(DocumentAccess::Open, Arc::new(MemoryStore::default()));
