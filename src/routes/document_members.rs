@@ -42,13 +42,13 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
     state.policy.admit_tenant(&request.document.tenant_id)?;
     let document = &request.document;
     let me = principal.id.as_str();
-    let (status, body) = match &request.action {
+    let mut body = match &request.action {
         MembersAction::List => {
             let members = documents
                 .members(document, me)
                 .await
                 .map_err(super::document_problem)?;
-            (StatusCode::OK, json!({ "members": members }))
+            json!({ "members": members })
         }
         MembersAction::Set { user_id, role } => {
             documents
@@ -56,10 +56,7 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
                 .await
                 .map_err(super::document_problem)?;
             audit::document("member-set", document, user_id, role.as_str(), me);
-            (
-                StatusCode::OK,
-                json!({ "userId": user_id, "role": role.as_str() }),
-            )
+            json!({ "userId": user_id, "role": role.as_str() })
         }
         MembersAction::Remove { user_id } => {
             documents
@@ -67,17 +64,13 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
                 .await
                 .map_err(super::document_problem)?;
             audit::document("member-removed", document, user_id, "none", me);
-            (
-                StatusCode::OK,
-                json!({ "userId": user_id, "removed": true }),
-            )
+            json!({ "userId": user_id, "removed": true })
         }
     };
-    let mut body = body;
     body["tenantId"] = document.tenant_id.as_str().into();
     body["documentId"] = document.document_id.as_str().into();
     Ok(Reply::new(
-        status,
+        StatusCode::OK,
         "application/json",
         body.to_string().into_bytes(),
     ))

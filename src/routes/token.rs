@@ -1,8 +1,9 @@
 //! `TokenFunction`: one Fluid token per request.
 //!
 //! caller → request → policy → document access → tenant key → token → response, each step a
-//! call into its own module. The caller is authenticated first, so an unauthenticated client learns nothing about
-//! the request or the tenant.
+//! call into its own module. The caller is authenticated first, so an unauthenticated client
+//! learns nothing about the request or the tenant; the policy and the document access decide
+//! before the key is looked up, so a 403 never depends on whether the tenant exists.
 
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode, header};
