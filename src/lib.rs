@@ -18,6 +18,7 @@ pub mod acs;
 pub mod audit;
 pub mod azure_credential;
 pub mod caller;
+pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod documents;

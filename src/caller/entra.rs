@@ -24,6 +24,7 @@ use warp::http::{HeaderMap, header};
 
 use crate::caller::Principal;
 use crate::caller::bearer_cache::{self, BearerCache};
+use crate::clock::unix_now;
 use crate::problem::Problem;
 
 /// Tokens larger than this are refused before they are parsed.
@@ -339,12 +340,6 @@ impl EntraValidator {
             material,
         })
     }
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
 
 /// The accepted `iss` values: the discovered (v2.0) issuer, and on the public cloud the v1.0

@@ -7,12 +7,11 @@
 //! In `easyauth` and `entra` the token's user must be the caller; then the caller is recorded as
 //! the owner: `201`, or `200` when they already were; `409` when someone else is.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::json;
 use warp::http::StatusCode;
 
 use crate::audit;
+use crate::clock::unix_now;
 use crate::documents::creation::{self, CreationError};
 use crate::documents::request::CreatedRequest;
 use crate::documents::{DocumentRef, Registration};
@@ -104,10 +103,4 @@ fn from_creation(error: CreationError) -> Problem {
 /// The detail without its `token: ` prefix (an invalid-parameter problem adds it).
 fn strip(detail: &str) -> &str {
     detail.strip_prefix("token: ").unwrap_or(detail)
-}
-
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
 }
