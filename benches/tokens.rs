@@ -140,6 +140,7 @@ fn round_trip(c: &mut Criterion) {
         keys: Arc::new(LocalKeys::new([(&tenant, &secret)])),
         acs: None,
         documents: None,
+        cors: None,
     });
     let filter = host::handler(
         state,
@@ -147,7 +148,7 @@ fn round_trip(c: &mut Criterion) {
             route_prefix: "api".into(),
             forwarding: false,
         },
-        None,
+        false,
     );
     let envelope = serde_json::json!({"Data": {"req": {
         "Url": format!("http://localhost:7071/api/TokenFunction?{QUERY}"), "Method": "GET",

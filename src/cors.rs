@@ -1,20 +1,29 @@
-//! CORS for standalone runs (`cargo run`), as `func start` applies `Host.CORS` from
-//! local.settings.json.
+//! CORS answered by the handler: `CORS_ALLOWED_ORIGINS` (any launch) or, standalone, `Host.CORS`
+//! of local.settings.json as `func start` applies it.
 //!
-//! Under the Functions host CORS is the host's job (`Host.CORS` locally, the Function App's CORS
-//! setting in Azure) and this module is not used. Standalone, a browser app on another origin
-//! (a Fluid app on `http://localhost:3000`, say) would otherwise be blocked, so the handler
-//! answers the same way the host's ASP.NET Core CORS middleware does: any method and any request
-//! header for an allowed origin, preflights answered `204`.
+//! A browser app on another origin (a Fluid app on `https://app.contoso.com`, say) sends its token
+//! requests cross-origin, and every one that carries `Authorization` is preflighted. In Azure the
+//! Function App's platform CORS can answer — but Flex Consumption's documentation has listed
+//! platform CORS as unsupported, and with Easy Auth in front a preflight (which carries no
+//! credentials) must get through to be answered at all. So the handler answers itself, the same
+//! way the host's ASP.NET Core CORS middleware does: any method and any request header for an
+//! allowed origin, preflights answered `204`, `Vary: Origin` when the answer depends on it.
+//!
+//! It works on the [`Invocation`], not the HTTP request, so a preflight is answered the same in
+//! both protocol modes (in envelope mode the client's `OPTIONS` arrives inside the envelope).
+//! Configure exactly one of platform CORS and this: two `Access-Control-Allow-Origin` headers make
+//! browsers reject the answer.
 
 use warp::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
     ORIGIN, VARY,
 };
-use warp::http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
+use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
-/// `Host.CORS` and `Host.CORSCredentials` of local.settings.json.
+use crate::invocation::{Invocation, Reply};
+
+/// The allowed origins and whether credentials may be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cors {
     origins: AllowedOrigins,
@@ -28,9 +37,18 @@ enum AllowedOrigins {
     List(Vec<String>),
 }
 
+/// Why a list of origins was refused; the caller names the setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CorsError {
+    /// Browsers refuse `*` with credentials; the host refuses the setting too.
+    AnyWithCredentials,
+    /// Not `*` and not `scheme://host[:port]`: a browser never sends such an `Origin`.
+    NotAnOrigin(String),
+}
+
 impl Cors {
-    /// `origins` is `Host.CORS`: `*` or a comma-separated list of origins.
-    pub fn parse(origins: &str, credentials: bool) -> Result<Self, String> {
+    /// `origins`: `*` or a comma-separated list of origins (`https://app.example`).
+    pub fn parse(origins: &str, credentials: bool) -> Result<Self, CorsError> {
         let list: Vec<String> = origins
             .split(',')
             .map(|origin| origin.trim().trim_end_matches('/').to_owned())
@@ -38,11 +56,13 @@ impl Cors {
             .collect();
         let origins = if list.iter().any(|origin| origin == "*") {
             if credentials {
-                // Browsers refuse `*` with credentials; the host refuses the setting too.
-                return Err("Host.CORSCredentials cannot be used with Host.CORS \"*\"".into());
+                return Err(CorsError::AnyWithCredentials);
             }
             AllowedOrigins::Any
         } else {
+            if let Some(bad) = list.iter().find(|origin| !is_origin(origin)) {
+                return Err(CorsError::NotAnOrigin(bad.clone()));
+            }
             AllowedOrigins::List(list)
         };
         Ok(Cors {
@@ -51,7 +71,7 @@ impl Cors {
         })
     }
 
-    /// Whether every origin is allowed (`Host.CORS` `*`).
+    /// Whether every origin is allowed (`*`).
     pub fn allows_any_origin(&self) -> bool {
         self.origins == AllowedOrigins::Any
     }
@@ -70,47 +90,62 @@ impl Cors {
         allowed.then(|| origin.clone())
     }
 
-    /// A preflight (`OPTIONS` with `Access-Control-Request-Method`) from an allowed origin is
-    /// answered here, before any function runs.
-    pub fn preflight<B: Default>(
-        &self,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Option<Response<B>> {
-        if method != Method::OPTIONS {
+    /// Answers a preflight (`OPTIONS` with `Access-Control-Request-Method`) from an allowed
+    /// origin with `204`; `None` for anything else, which goes to the function (a preflight from
+    /// another origin then gets the function's `405`, without CORS headers, and the browser
+    /// stops there).
+    pub fn preflight(&self, invocation: &Invocation) -> Option<Reply> {
+        if invocation.method != Method::OPTIONS {
             return None;
         }
+        let headers = &invocation.headers;
         let requested_method = headers.get(ACCESS_CONTROL_REQUEST_METHOD)?;
         let origin = self.allowed_origin(headers)?;
-        let mut response = Response::new(B::default());
-        *response.status_mut() = StatusCode::NO_CONTENT;
-        let out = response.headers_mut();
-        self.allow(&origin, out);
-        out.insert(ACCESS_CONTROL_ALLOW_METHODS, requested_method.clone());
+        let mut reply = Reply {
+            status: StatusCode::NO_CONTENT,
+            headers: Vec::with_capacity(5),
+            body: Default::default(),
+        };
+        self.allow(&origin, &mut reply.headers);
+        reply
+            .headers
+            .push((ACCESS_CONTROL_ALLOW_METHODS, requested_method.clone()));
         if let Some(requested_headers) = headers.get(ACCESS_CONTROL_REQUEST_HEADERS) {
-            out.insert(ACCESS_CONTROL_ALLOW_HEADERS, requested_headers.clone());
+            reply
+                .headers
+                .push((ACCESS_CONTROL_ALLOW_HEADERS, requested_headers.clone()));
         }
-        Some(response)
+        Some(reply)
     }
 
     /// Adds the CORS response headers for a request from `origin`, an allowed origin.
-    pub fn allow(&self, origin: &HeaderValue, out: &mut HeaderMap) {
+    pub fn allow(&self, origin: &HeaderValue, out: &mut Vec<(HeaderName, HeaderValue)>) {
         match self.origins {
             AllowedOrigins::Any => {
-                out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+                out.push((ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")));
             }
             AllowedOrigins::List(_) => {
-                out.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-                out.append(VARY, HeaderValue::from_static("Origin"));
+                out.push((ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone()));
+                out.push((VARY, HeaderValue::from_static("Origin")));
             }
         }
         if self.credentials {
-            out.insert(
+            out.push((
                 ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),
-            );
+            ));
         }
     }
+}
+
+/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+fn is_origin(text: &str) -> bool {
+    let Some((scheme, authority)) = text.split_once("://") else {
+        return false;
+    };
+    (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
+        && !authority.is_empty()
+        && !authority.contains(['/', '?', '#', ' ', '@'])
 }
 
 #[cfg(test)]
@@ -124,8 +159,24 @@ mod tests {
             .collect()
     }
 
+    fn invocation(method: Method, pairs: &[(&'static str, &'static str)]) -> Invocation {
+        Invocation {
+            method,
+            query: Default::default(),
+            headers: headers(pairs),
+            body: Default::default(),
+        }
+    }
+
+    fn find<'a>(out: &'a [(HeaderName, HeaderValue)], name: &str) -> Vec<&'a str> {
+        out.iter()
+            .filter(|(n, _)| n.as_str() == name)
+            .map(|(_, v)| v.to_str().unwrap())
+            .collect()
+    }
+
     #[test]
-    fn parses_the_host_setting() {
+    fn parses_origin_lists() {
         assert_eq!(
             Cors::parse("*", false).unwrap().origins,
             AllowedOrigins::Any
@@ -139,7 +190,21 @@ mod tests {
                 "https://app.example".into()
             ])
         );
-        assert!(Cors::parse("*", true).is_err());
+        assert_eq!(Cors::parse("*", true), Err(CorsError::AnyWithCredentials));
+        for bad in [
+            "app.example",
+            "https://",
+            "https://app.example/path",
+            "ftp://app.example",
+            "https://app.example?x",
+            "https://user@app.example",
+        ] {
+            assert_eq!(
+                Cors::parse(&format!("https://ok.example,{bad}"), false),
+                Err(CorsError::NotAnOrigin(bad.trim_end_matches('/').into())),
+                "{bad}"
+            );
+        }
     }
 
     #[test]
@@ -148,47 +213,70 @@ mod tests {
         let origin = cors
             .allowed_origin(&headers(&[("origin", "HTTP://LOCALHOST:3000")]))
             .unwrap();
-        let mut out = HeaderMap::new();
+        let mut out = Vec::new();
         cors.allow(&origin, &mut out);
-        assert_eq!(out["access-control-allow-origin"], "HTTP://LOCALHOST:3000");
-        assert_eq!(out["access-control-allow-credentials"], "true");
-        assert_eq!(out["vary"], "Origin");
+        assert_eq!(
+            find(&out, "access-control-allow-origin"),
+            ["HTTP://LOCALHOST:3000"]
+        );
+        assert_eq!(find(&out, "access-control-allow-credentials"), ["true"]);
+        assert_eq!(find(&out, "vary"), ["Origin"]);
 
         assert!(
             cors.allowed_origin(&headers(&[("origin", "http://evil.example")]))
                 .is_none()
         );
         assert!(cors.allowed_origin(&HeaderMap::new()).is_none());
+
+        // Any origin: `*`, no Vary (the answer does not depend on it), no credentials unless set.
+        let any = Cors::parse("*", false).unwrap();
+        let mut out = Vec::new();
+        any.allow(&origin, &mut out);
+        assert_eq!(find(&out, "access-control-allow-origin"), ["*"]);
+        assert!(find(&out, "vary").is_empty());
+        assert!(find(&out, "access-control-allow-credentials").is_empty());
     }
 
     #[test]
     fn preflights_from_allowed_origins_are_answered() {
         let cors = Cors::parse("*", false).unwrap();
-        let preflight = headers(&[
+        let preflight = [
             ("origin", "http://localhost:3000"),
             ("access-control-request-method", "POST"),
             (
                 "access-control-request-headers",
                 "content-type,authorization",
             ),
-        ]);
-        let response: Response<()> = cors.preflight(&Method::OPTIONS, &preflight).unwrap();
-        assert_eq!(response.status(), StatusCode::NO_CONTENT);
-        assert_eq!(response.headers()["access-control-allow-origin"], "*");
-        assert_eq!(response.headers()["access-control-allow-methods"], "POST");
+        ];
+        let reply = cors
+            .preflight(&invocation(Method::OPTIONS, &preflight))
+            .unwrap();
+        assert_eq!(reply.status, StatusCode::NO_CONTENT);
+        assert!(reply.body.is_empty());
+        assert_eq!(find(&reply.headers, "access-control-allow-origin"), ["*"]);
         assert_eq!(
-            response.headers()["access-control-allow-headers"],
-            "content-type,authorization"
+            find(&reply.headers, "access-control-allow-methods"),
+            ["POST"]
+        );
+        assert_eq!(
+            find(&reply.headers, "access-control-allow-headers"),
+            ["content-type,authorization"]
         );
         // Not a preflight: a plain OPTIONS, or another method.
-        let plain = headers(&[("origin", "http://localhost:3000")]);
-        assert!(cors.preflight::<()>(&Method::OPTIONS, &plain).is_none());
-        assert!(cors.preflight::<()>(&Method::POST, &preflight).is_none());
+        let plain = [("origin", "http://localhost:3000")];
+        assert!(
+            cors.preflight(&invocation(Method::OPTIONS, &plain))
+                .is_none()
+        );
+        assert!(
+            cors.preflight(&invocation(Method::POST, &preflight))
+                .is_none()
+        );
         // Not allowed.
         let listed = Cors::parse("https://app.example", false).unwrap();
         assert!(
             listed
-                .preflight::<()>(&Method::OPTIONS, &preflight)
+                .preflight(&invocation(Method::OPTIONS, &preflight))
                 .is_none()
         );
     }

@@ -32,7 +32,7 @@ use warp::reply::Response;
 use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
 use crate::problem::Problem;
 use crate::routes::{AppState, Function};
-use crate::standalone::{self, Standalone};
+use crate::standalone;
 
 /// An envelope carries the client's body JSON-escaped (up to 6 bytes per byte) or base64'd, plus
 /// headers; this bounds what we read before the body itself is checked against [`MAX_BODY_BYTES`].
@@ -51,16 +51,14 @@ pub struct Routing {
     pub forwarding: bool,
 }
 
-/// The whole HTTP surface of the handler as one warp filter. `standalone` is for runs without
-/// the Functions host (which otherwise applies CORS and decides which requests reach us).
+/// The whole HTTP surface of the handler as one warp filter. `standalone`: a run without the
+/// Functions host (which otherwise decides which requests reach us) checks `Host` itself.
 pub fn handler(
     state: Arc<AppState>,
     routing: Routing,
-    standalone: Option<Standalone>,
+    standalone: bool,
 ) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
     let routing = Arc::new(routing);
-    // Shared only when set: under the Functions host a request pays nothing for it.
-    let standalone = standalone.map(Arc::new);
     let query = warp::query::raw().or(warp::any().map(String::new)).unify();
     warp::method()
         .and(warp::path::full())
@@ -71,27 +69,17 @@ pub fn handler(
             move |method, path: FullPath, query: String, headers, body| {
                 let state = Arc::clone(&state);
                 let routing = Arc::clone(&routing);
-                let standalone = standalone.clone();
                 async move {
-                    if standalone.is_some() && !standalone::is_local_host(&headers) {
+                    if standalone && !standalone::is_local_host(&headers) {
                         return into_response(Problem::ForeignHost.to_reply());
                     }
-                    let cors = standalone.as_deref().and_then(|s| s.cors.as_ref());
-                    if let Some(preflight) = cors.and_then(|c| c.preflight(&method, &headers)) {
-                        return preflight;
-                    }
-                    let origin = cors.and_then(|c| c.allowed_origin(&headers));
                     let request = HttpRequest {
                         method,
                         path: path.as_str().to_owned(),
                         query,
                         headers,
                     };
-                    let mut response = dispatch(&state, &routing, request, body).await;
-                    if let (Some(cors), Some(origin)) = (cors, origin) {
-                        cors.allow(&origin, response.headers_mut());
-                    }
-                    response
+                    dispatch(&state, &routing, request, body).await
                 }
             },
         )

@@ -5,17 +5,13 @@
 //! 127.0.0.1 too. So a standalone run:
 //! - answers only requests whose `Host` is `localhost`, `127.0.0.1` or `[::1]` (any port): with
 //!   DNS rebinding, a page on `evil.example` resolves its own name to 127.0.0.1 and calls the
-//!   handler as a same-origin request; its `Host` header still says `evil.example`;
-//! - applies `Host.CORS` from local.settings.json, as `func start` does ([`crate::cors`]).
+//!   handler as a same-origin request; its `Host` header still says `evil.example`.
+//!
+//! (`Host.CORS` from local.settings.json is applied like `CORS_ALLOWED_ORIGINS`, by
+//! [`crate::cors`] for every function.)
 
 use warp::http::HeaderMap;
 use warp::http::header::HOST;
-
-use crate::cors::Cors;
-
-pub struct Standalone {
-    pub cors: Option<Cors>,
-}
 
 /// Whether the request names this machine in `Host` (`localhost`, `127.0.0.1`, `[::1]`, any port).
 pub fn is_local_host(headers: &HeaderMap) -> bool {

@@ -28,7 +28,6 @@ use crate::keys::cache::{CachePolicy, CachedKeys};
 use crate::keys::local::LocalKeys;
 use crate::keys::vault::{VaultKeys, VaultSecrets};
 use crate::routes::AppState;
-use crate::standalone::Standalone;
 use crate::table_storage::{STORAGE_SCOPE, TableClient};
 
 /// How long in-flight requests may take to finish after a shutdown signal. The host waits a
@@ -40,7 +39,7 @@ pub struct Application {
     state: Arc<AppState>,
     routing: Routing,
     /// Set for runs without the Functions host.
-    standalone: Option<Standalone>,
+    standalone: bool,
 }
 
 impl Application {
@@ -77,6 +76,7 @@ impl Application {
             keys,
             acs,
             documents,
+            cors: config.cors,
         };
         Ok(Application {
             listener,
@@ -85,8 +85,7 @@ impl Application {
                 route_prefix: config.route_prefix,
                 forwarding: config.forwarding,
             },
-            standalone: (config.launch == Launch::Standalone)
-                .then_some(Standalone { cors: config.cors }),
+            standalone: config.launch == Launch::Standalone,
         })
     }
 

@@ -65,6 +65,7 @@ fn state_with(auth: Authenticator, access: DocumentAccess) -> Arc<AppState> {
         keys: Arc::new(LocalKeys::new([(&tenant, &key)])),
         acs: None,
         documents: Some(Documents::new(access, Arc::new(MemoryStore::default()))),
+        cors: None,
     })
 }
 
@@ -210,7 +211,7 @@ proptest! {
         let query = percent_encoding::utf8_percent_encode(&query, WIRE).to_string();
         let path = format!("/api/TokenFunction?{query}");
         prop_assume!(path.parse::<warp::http::Uri>().is_ok());
-        let filter = host::handler(state(Authenticator::EasyAuth), routing(true), None);
+        let filter = host::handler(state(Authenticator::EasyAuth), routing(true), false);
         let mut request = warp::test::request()
             .method(if post { "POST" } else { "GET" })
             .path(&path)
@@ -228,7 +229,7 @@ proptest! {
 
     #[test]
     fn envelopes(query in proptest::collection::btree_map("\\PC{0,12}", "\\PC{0,16}", 0..6), body in body(), raw in proptest::option::of(proptest::collection::vec(any::<u8>(), 0..128))) {
-        let filter = host::handler(state(Authenticator::None), routing(false), None);
+        let filter = host::handler(state(Authenticator::None), routing(false), false);
         let envelope = match raw {
             Some(raw) => raw,
             None => json!({
@@ -277,7 +278,7 @@ proptest! {
                 allowed_client_apps: Vec::new(),
             },
         ).unwrap();
-        let filter = host::handler(state(Authenticator::Entra(Arc::new(validator))), routing(true), None);
+        let filter = host::handler(state(Authenticator::Entra(Arc::new(validator))), routing(true), false);
         let response = runtime().block_on(
             warp::test::request()
                 .path("/api/TokenFunction?tenantId=t1")
@@ -308,9 +309,7 @@ proptest! {
         prop_assume!(path.parse::<warp::http::Uri>().is_ok());
         let filter = host::handler(
             state_with(Authenticator::EasyAuth, DocumentAccess::Members),
-            routing(true),
-            None,
-        );
+            routing(true), false);
         let response = runtime().block_on(
             warp::test::request()
                 .method(method)

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-use crate::cors::Cors;
+use crate::cors::{Cors, CorsError};
 
 use super::{ConfigError, error};
 
@@ -111,8 +111,17 @@ pub(super) fn parse_local_settings(text: &str) -> Result<LocalSettings, ConfigEr
     let cors = match json.pointer("/Host/CORS") {
         None | Some(Value::Null) => None,
         Some(Value::String(origins)) => Some(
-            Cors::parse(origins, credentials)
-                .map_err(|reason| error(format!("local.settings.json: {reason}")))?,
+            Cors::parse(origins, credentials).map_err(|reason| {
+                error(match reason {
+                    CorsError::AnyWithCredentials => {
+                        "local.settings.json: Host.CORSCredentials cannot be used with Host.CORS \"*\"".to_string()
+                    }
+                    CorsError::NotAnOrigin(origin) => format!(
+                        "local.settings.json: Host.CORS: \"{}\" is not an origin (http://host[:port], no path)",
+                        origin.escape_debug()
+                    ),
+                })
+            })?,
         ),
         Some(_) => {
             return Err(error(

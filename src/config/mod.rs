@@ -15,6 +15,7 @@
 
 mod acs;
 mod auth;
+mod cors;
 mod documents;
 mod files;
 mod keys;
@@ -34,6 +35,7 @@ use crate::request::{Lifetime, Scopes, TenantId};
 use acs::acs_settings;
 pub use acs::{AcsConnectionSetting, AcsSettings};
 use auth::entra_settings;
+use cors::cors_settings;
 use documents::document_settings;
 pub use documents::{DocumentSettings, DocumentStoreSetting};
 use files::{HostJson, LocalSettings, parse_local_settings};
@@ -81,8 +83,8 @@ pub struct Config {
     pub documents: DocumentSettings,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
-    /// Standalone only: `Host.CORS` of local.settings.json, applied as `func start` would.
-    /// Under the Functions host CORS is the host's job.
+    /// CORS the handler answers: `CORS_ALLOWED_ORIGINS`, or standalone `Host.CORS` of
+    /// local.settings.json as `func start` would apply it. `None`: no CORS headers at all.
     pub cors: Option<Cors>,
 }
 
@@ -234,15 +236,11 @@ impl Config {
             allow_caller_user_name: flag(&setting, "ALLOW_CALLER_USER_NAME", false)?,
         };
 
-        if launch == Launch::Standalone
-            && auth_mode == AuthMode::None
-            && matches!(keys, KeySettings::Vault { .. })
-            && local.cors.as_ref().is_some_and(Cors::allows_any_origin)
-        {
-            return Err(error(
-                "a standalone run with AUTH_MODE=none and KEY_VAULT_URL must not allow every origin (Host.CORS \"*\"): any web page you visit could get tokens signed with the real keys. Name the origins of your app in Host.CORS",
-            ));
-        }
+        let cors = cors_settings(
+            &setting,
+            local.cors,
+            auth_mode == AuthMode::None && matches!(keys, KeySettings::Vault { .. }),
+        )?;
 
         Ok(Config {
             launch,
@@ -255,7 +253,7 @@ impl Config {
             acs,
             documents,
             log_filter: setting("RUST_LOG").unwrap_or_else(|| "info".to_string()),
-            cors: local.cors,
+            cors,
         })
     }
 }

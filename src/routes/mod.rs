@@ -12,6 +12,7 @@ use warp::http::Method;
 
 use crate::acs::AcsService;
 use crate::caller::Authenticator;
+use crate::cors::Cors;
 use crate::documents::{DocumentError, Documents};
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::TenantKeys;
@@ -27,6 +28,8 @@ pub struct AppState {
     pub acs: Option<AcsService>,
     /// `None` when no document store is configured.
     pub documents: Option<Documents>,
+    /// `None` when the handler answers no CORS (the platform's, or none, is in charge).
+    pub cors: Option<Cors>,
 }
 
 /// A function of the app; its name is the folder holding its `function.json`.
@@ -62,12 +65,29 @@ impl Function {
             .find(|f| f.name().eq_ignore_ascii_case(name))
     }
 
+    /// Runs the function, with CORS around it when the handler answers CORS: a preflight from an
+    /// allowed origin is answered here, and every answer to an allowed origin names it.
     pub async fn invoke(
         self,
         state: &AppState,
         invocation: Invocation,
         log: &mut RequestLog,
     ) -> Reply {
+        let Some(cors) = &state.cors else {
+            return self.run(state, invocation, log).await;
+        };
+        if let Some(preflight) = cors.preflight(&invocation) {
+            return preflight;
+        }
+        let origin = cors.allowed_origin(&invocation.headers);
+        let mut reply = self.run(state, invocation, log).await;
+        if let Some(origin) = origin {
+            cors.allow(&origin, &mut reply.headers);
+        }
+        reply
+    }
+
+    async fn run(self, state: &AppState, invocation: Invocation, log: &mut RequestLog) -> Reply {
         match self {
             Function::Token => token::token_function(state, invocation, log).await,
             Function::AcsToken => acs_token::acs_token_function(state, invocation).await,

@@ -5,6 +5,7 @@ mod support;
 
 mod acs;
 mod auth;
+mod cors;
 mod deploy;
 mod documents;
 mod host_protocol;
