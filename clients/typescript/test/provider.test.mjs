@@ -514,3 +514,34 @@ test("documentPostCreateCallback retries what is transient and rejects with Flui
 	const forbidden = new FunctionTokenProvider({ url: URL_, documentCreatedUrl: CREATED_URL, fetch: f3 });
 	await assert.rejects(forbidden.documentPostCreateCallback("d", creationToken), (error) => error.errorType === "authorizationError" && error.tenantId === "t1");
 });
+
+test("the refresh try after a 401 is one extra, immediate try: it spends no retry and does not lengthen the backoff", async () => {
+	mock.method(Math, "random", () => 0.999);
+	const asked = [];
+	const getAccessToken = async ({ forceRefresh }) => {
+		asked.push(forceRefresh);
+		return accessToken({ oid: "alice" });
+	};
+	const { fetch, calls } = scriptedFetch([
+		jsonResponse(401, { status: 401 }),
+		jsonResponse(503, { status: 503 }),
+		jsonResponse(503, { status: 503 }),
+		jsonResponse(200, tokenDoc(now() + 3600)),
+	]);
+	const provider = new FunctionTokenProvider({ url: URL_, getAccessToken, retry: { attempts: 2, baseDelayMs: 100 }, fetch });
+	const pending = provider.fetchStorageToken("t1", "d");
+	pending.catch(() => {});
+	const callTimes = [];
+	for (let t = 0; t <= 1000; t += 1) {
+		await flush();
+		while (callTimes.length < calls.length) callTimes.push(t);
+		mock.timers.tick(1);
+	}
+	await assert.rejects(pending, (error) => error.status === 503 && error.canRetry === true);
+	assert.equal(calls.length, 3, "the first try, the refresh try, and the one retry of attempts: 2");
+	assert.equal(callTimes[1] - callTimes[0], 0, "the refresh try is made at once");
+	const gap = callTimes[2] - callTimes[1];
+	assert.ok(gap >= 99 && gap <= 101, `the first backoff (~100 ms), not the second: ${gap}`);
+	// The cache key's lookup, then one per try: only the try after the 401 forces a refresh.
+	assert.deepEqual(asked, [false, false, true, false]);
+});
