@@ -58,7 +58,10 @@ export interface FunctionTokenProviderOptions {
 	readonly method?: "GET" | "POST";
 	/** Scopes to ask for; the service's default (all it allows) when absent. */
 	readonly scopes?: readonly string[];
-	/** A cached token is used until this long before it expires. Default 300 s. */
+	/**
+	 * A cached token is used until this long before it expires, or until half its lifetime
+	 * (`exp - iat`) is left when that is shorter: `min(refreshMarginSeconds, lifetime / 2)`. Default 300 s.
+	 */
 	readonly refreshMarginSeconds?: number;
 	readonly retry?: RetryOptions;
 	/** One attempt (access token, request and answer) may take this long. Default 10 000 ms. */
@@ -84,8 +87,9 @@ export interface FunctionTokenProviderOptions {
  * failures a network has:
  *
  * - tokens are cached per (function, tenant, document, caller) and reused until
- *   `refreshMarginSeconds` before they expire; `refresh === true` (Fluid's "the service rejected
- *   this token") drops the cached token and never returns it again;
+ *   `min(refreshMarginSeconds, lifetime / 2)` before they expire (lifetime: the token's
+ *   `exp - iat`); `refresh === true` (Fluid's "the service rejected this token") drops the
+ *   cached token and never returns it again;
  * - concurrent requests for the same token share one HTTP request;
  * - network errors, timeouts, 408, 429 (honouring `Retry-After`) and 5xx are retried with
  *   backoff within `maxWaitMs`; other errors fail at once with a {@link TokenRequestError}

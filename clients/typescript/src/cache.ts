@@ -1,7 +1,7 @@
 /**
  * Which tokens are kept, under which key, and for how long they are handed out again.
  */
-import { callerOf, hashText } from "./jwt.js";
+import { callerOf, hashText, payloadOf } from "./jwt.js";
 import { type CachedToken, LocalStorageTokenStore, MemoryTokenStore, type TokenStore } from "./store.js";
 
 /** Bumped when the shape of cache keys changes, so old entries are never misread. */
@@ -56,9 +56,17 @@ export class TokenCache {
 		await this.store.delete(key);
 	}
 
-	/** Whether `token` may be handed out without asking the service: until the refresh margin before it expires. */
+	/**
+	 * Whether `token` may be handed out without asking the service: until the refresh margin
+	 * before it expires, the margin being `refreshMarginSeconds` but never more than half the
+	 * token's lifetime (`exp - iat`), so a short-lived token is still reused for half its life.
+	 */
 	public isFresh(token: CachedToken, now = nowSeconds()): boolean {
-		return now < token.expiresAt - this.refreshMarginSeconds;
+		const claims = payloadOf(token.jwt);
+		const expiry = typeof claims?.exp === "number" ? claims.exp : token.expiresAt;
+		const lifetime = typeof claims?.iat === "number" ? expiry - claims.iat : Number.POSITIVE_INFINITY;
+		const margin = Math.min(this.refreshMarginSeconds, Math.max(0, lifetime) / 2);
+		return now < token.expiresAt - margin;
 	}
 
 	/** Whether `token` has not expired: still usable when the service cannot be reached. */

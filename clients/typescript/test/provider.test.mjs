@@ -545,3 +545,33 @@ test("the refresh try after a 401 is one extra, immediate try: it spends no retr
 	// The cache key's lookup, then one per try: only the try after the 401 forces a refresh.
 	assert.deepEqual(asked, [false, false, true, false]);
 });
+
+test("the refresh margin is at most half the token's lifetime (exp - iat)", async () => {
+	const iat = Math.floor(now());
+	let lifetime;
+	const { fetch, calls } = scriptedFetch([() => jsonResponse(200, tokenDoc(iat + lifetime, { iat, n: calls.length }))]);
+	// Asks for a token at +0 s, then again at each of `times` (s), and says which came from the cache.
+	const run = async (seconds, options, times) => {
+		mock.timers.setTime(T0);
+		lifetime = seconds;
+		calls.length = 0;
+		const provider = new FunctionTokenProvider({ url: URL_, fetch, ...options });
+		await provider.fetchStorageToken("t1", "d");
+		const fromCache = [];
+		for (const t of times) {
+			mock.timers.setTime(T0 + t * 1000);
+			fromCache.push((await provider.fetchStorageToken("t1", "d")).fromCache);
+		}
+		return fromCache;
+	};
+	// A 10-minute token with the default 300 s margin: reused until 300 s are left (half its life).
+	assert.deepEqual(await run(600, {}, [1, 299]), [true, true]);
+	assert.deepEqual(await run(600, {}, [301]), [false]);
+	// A 5-minute token: the margin is 150 s, not 300 s (which would never reuse it).
+	assert.deepEqual(await run(300, {}, [1, 149]), [true, true]);
+	assert.deepEqual(await run(300, {}, [151]), [false]);
+	// A one-hour token: the configured margin, being less than half of it, stands.
+	assert.deepEqual(await run(3600, { refreshMarginSeconds: 600 }, [2999]), [true]);
+	assert.deepEqual(await run(3600, { refreshMarginSeconds: 600 }, [3001]), [false]);
+	assert.deepEqual(await run(3600, { refreshMarginSeconds: 2400 }, [1799, 1801]), [true, false], "capped at 1800 s");
+});
