@@ -15,3 +15,4 @@ mod production_bench;
 mod published_providers;
 mod soak;
 mod token_contract;
+mod verify;

@@ -16,6 +16,11 @@
 //!   forwarding it to the same path (query values of repeated names joined with `,`, all headers
 //!   plus `X-Azure-Functions-InvocationId`, the body only when there is one) or by wrapping it in
 //!   the JSON envelope (`POST /{FunctionName}`) and unwrapping `Outputs.res`.
+//!
+//! What Azure puts in front of the host is off unless a test sets a [`Platform`]: function keys
+//! (`authLevel: function` needs `code` or `x-functions-key`, else 401) and App Service
+//! Authentication allowing anonymous callers (it strips client-sent `X-MS-CLIENT-PRINCIPAL*`
+//! headers; it cannot sign anyone in here, so nothing is added).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -110,6 +115,47 @@ struct FunctionInfo {
     name: String,
     /// `methods` of the trigger, lower-case; `None` = all methods.
     methods: Option<Vec<String>>,
+    /// `authLevel` of the trigger (`function` when absent, as the host defaults it).
+    auth_level: String,
+}
+
+/// What Azure puts in front of the Functions host, for the tests that need it.
+#[derive(Debug, Clone, Default)]
+pub struct Platform {
+    /// The function key: requests to `authLevel: function` functions without it get 401.
+    pub function_key: Option<String>,
+    /// App Service Authentication on, allowing anonymous requests: the platform strips the
+    /// principal headers a client sends.
+    pub easy_auth: bool,
+}
+
+impl Platform {
+    /// Whether the platform lets `request` through to `function`; strips what it strips.
+    fn admit(
+        &self,
+        function: &FunctionInfo,
+        request: &mut PublicRequest,
+        query: &[(String, String)],
+    ) -> bool {
+        if self.easy_auth {
+            request.headers.retain(|(name, _)| {
+                !name
+                    .to_ascii_lowercase()
+                    .starts_with("x-ms-client-principal")
+            });
+        }
+        match &self.function_key {
+            Some(key) if function.auth_level.eq_ignore_ascii_case("function") => {
+                query
+                    .iter()
+                    .any(|(name, value)| name == "code" && value == key)
+                    || request.headers.iter().any(|(name, value)| {
+                        name.eq_ignore_ascii_case("x-functions-key") && value == key
+                    })
+            }
+            _ => true,
+        }
+    }
 }
 
 pub struct HostEmulator {
@@ -118,6 +164,8 @@ pub struct HostEmulator {
     protocol: Protocol,
     route_prefix: String,
     functions: Vec<FunctionInfo>,
+    /// What stands in front of the host; nothing unless a test sets it.
+    pub platform: Platform,
     client: reqwest::Client,
     output: Arc<Mutex<String>>,
     /// The tasks reading stdout and stderr; they end at end of file.
@@ -209,6 +257,7 @@ impl HostEmulator {
             protocol,
             route_prefix,
             functions,
+            platform: Platform::default(),
             client,
             output,
             readers,
@@ -259,7 +308,7 @@ impl HostEmulator {
     }
 
     /// Sends a client request through the host.
-    pub async fn send(&self, request: PublicRequest) -> PublicResponse {
+    pub async fn send(&self, mut request: PublicRequest) -> PublicResponse {
         let (path, query) = match request.target.split_once('?') {
             Some((path, query)) => (path.to_string(), query.to_string()),
             None => (request.target.clone(), String::new()),
@@ -277,6 +326,13 @@ impl HostEmulator {
             };
         };
         let query = collapse_query(&query);
+        if !self.platform.admit(function, &mut request, &query) {
+            return PublicResponse {
+                status: 401,
+                headers: HeaderMap::new(),
+                body: Vec::new(),
+            };
+        }
         let invocation_id = uuid_like();
         match self.protocol {
             Protocol::Forwarding => self.forward(&path, &query, request, &invocation_id).await,
@@ -557,6 +613,10 @@ fn discover_functions(app_root: &Path) -> Vec<FunctionInfo> {
                         .map(str::to_ascii_lowercase)
                         .collect()
                 }),
+                auth_level: trigger["authLevel"]
+                    .as_str()
+                    .unwrap_or("function")
+                    .to_string(),
             });
         }
     }
