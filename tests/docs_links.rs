@@ -56,7 +56,10 @@ fn every_relative_link_and_anchor_resolves() {
         checked += links(&text).len();
         problems.extend(check_file(&root, &file, &text));
     }
-    assert!(checked > 50, "only {checked} links found: is the link parser broken?");
+    assert!(
+        checked > 50,
+        "only {checked} links found: is the link parser broken?"
+    );
     assert!(
         problems.is_empty(),
         "{} broken documentation link(s):\n  {}",
@@ -77,7 +80,11 @@ struct Link {
 
 /// Every problem with the links of `file` (whose text is `text`), one line each.
 fn check_file(root: &Path, file: &Path, text: &str) -> Vec<String> {
-    let shown = file.strip_prefix(root).unwrap_or(file).display().to_string();
+    let shown = file
+        .strip_prefix(root)
+        .unwrap_or(file)
+        .display()
+        .to_string();
     let mut problems = Vec::new();
     let mut anchors_of: HashMap<PathBuf, Vec<String>> = HashMap::new();
     for link in links(text) {
@@ -171,7 +178,10 @@ fn normalize(path: &Path) -> PathBuf {
 }
 
 fn is_line_anchor(anchor: &str) -> bool {
-    let line = |s: &str| s.strip_prefix('L').is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+    let line = |s: &str| {
+        s.strip_prefix('L')
+            .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
     match anchor.split_once('-') {
         Some((a, b)) => line(a) && line(b),
         None => line(anchor),
@@ -183,12 +193,13 @@ fn percent_decode(text: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(byte) = u8::from_str_radix(&text[i + 1..i + 3], 16) {
-                out.push(byte);
-                i += 3;
-                continue;
-            }
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        if let (b'%', Some(byte)) = (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            out.push(byte);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -275,14 +286,20 @@ fn links(text: &str) -> Vec<Link> {
     for (number, line) in prose_lines(text) {
         let line = without_code_spans(line);
         if let Some(target) = reference_definition(&line) {
-            found.push(Link { line: number, target });
+            found.push(Link {
+                line: number,
+                target,
+            });
             continue;
         }
         let mut rest = line.as_str();
         while let Some(at) = rest.find("](") {
             let after = &rest[at + 2..];
             if let Some((target, used)) = destination(after) {
-                found.push(Link { line: number, target });
+                found.push(Link {
+                    line: number,
+                    target,
+                });
                 rest = &after[used..];
             } else {
                 rest = after;
@@ -303,7 +320,12 @@ fn reference_definition(line: &str) -> Option<String> {
         return None;
     }
     let target = trimmed[close + 2..].split_whitespace().next()?;
-    Some(target.trim_start_matches('<').trim_end_matches('>').to_string())
+    Some(
+        target
+            .trim_start_matches('<')
+            .trim_end_matches('>')
+            .to_string(),
+    )
 }
 
 /// The destination at the start of `text` (what follows `](`): `<…>`, or up to the closing
@@ -338,7 +360,9 @@ fn anchors(text: &str) -> Vec<String> {
     let mut occurrences: HashMap<String, usize> = HashMap::new();
     let mut anchors = Vec::new();
     for (_, line) in prose_lines(text) {
-        let Some(heading) = atx_heading(line) else { continue };
+        let Some(heading) = atx_heading(line) else {
+            continue;
+        };
         let original = slug(&heading_text(heading));
         let mut anchor = original.clone();
         while occurrences.contains_key(&anchor) {
@@ -369,11 +393,13 @@ fn atx_heading(line: &str) -> Option<&str> {
     }
     let rest = rest.trim();
     let without_closing = rest.trim_end_matches('#');
-    Some(if without_closing.is_empty() || without_closing.ends_with(' ') {
-        without_closing.trim_end()
-    } else {
-        rest
-    })
+    Some(
+        if without_closing.is_empty() || without_closing.ends_with(' ') {
+            without_closing.trim_end()
+        } else {
+            rest
+        },
+    )
 }
 
 /// A heading's text as GitHub renders it, for its anchor: links and images give their text.
@@ -381,8 +407,12 @@ fn heading_text(heading: &str) -> String {
     let mut out = String::new();
     let mut rest = heading;
     while let Some(open) = rest.find('[') {
-        let Some(close) = rest[open..].find("](").map(|c| open + c) else { break };
-        let Some((_, used)) = destination(&rest[close + 2..]) else { break };
+        let Some(close) = rest[open..].find("](").map(|c| open + c) else {
+            break;
+        };
+        let Some((_, used)) = destination(&rest[close + 2..]) else {
+            break;
+        };
         let before = rest[..open].strip_suffix('!').unwrap_or(&rest[..open]);
         out.push_str(before);
         out.push_str(&rest[open + 1..close]);
@@ -417,21 +447,39 @@ fn slugs_are_githubs() {
             "Using it from a Fluid app (`@fluidframework/azure-client` 2.x)",
             "using-it-from-a-fluid-app-fluidframeworkazure-client-2x",
         ),
-        ("Easy Auth (`AUTH_MODE=easyauth`)", "easy-auth-auth_modeeasyauth"),
+        (
+            "Easy Auth (`AUTH_MODE=easyauth`)",
+            "easy-auth-auth_modeeasyauth",
+        ),
         ("`deploy/deploy`", "deploydeploy"),
-        ("Protocol mode: why forwarding", "protocol-mode-why-forwarding"),
+        (
+            "Protocol mode: why forwarding",
+            "protocol-mode-why-forwarding",
+        ),
         ("What was validated, and how", "what-was-validated-and-how"),
-        ("Self-hosted Fluid (Routerlicious)", "self-hosted-fluid-routerlicious"),
+        (
+            "Self-hosted Fluid (Routerlicious)",
+            "self-hosted-fluid-routerlicious",
+        ),
         ("Caching and outages", "caching-and-outages"),
     ];
     for (heading, anchor) in cases {
         assert_eq!(slug(&heading_text(heading)), anchor, "{heading}");
     }
-    assert_eq!(heading_text("See [the docs](docs/x.md) now"), "See the docs now");
+    assert_eq!(
+        heading_text("See [the docs](docs/x.md) now"),
+        "See the docs now"
+    );
     assert_eq!(
         anchors("# A\n## A\n### A ##\n```\n# A\n```\n## A-1\n"),
         ["a", "a-1", "a-2", "a-1-1"]
     );
+}
+
+#[test]
+fn percent_escapes_decode() {
+    assert_eq!(percent_decode("two%20windows.png%"), "two windows.png%");
+    assert_eq!(percent_decode("%zz%é"), "%zz%é");
 }
 
 #[test]
@@ -481,12 +529,30 @@ fn broken_links_and_anchors_are_reported() {
         .collect();
     assert_eq!(
         lines,
-        ["README.md:5:", "README.md:6:", "README.md:7:", "README.md:8:", "README.md:9:"],
+        [
+            "README.md:5:",
+            "README.md:6:",
+            "README.md:7:",
+            "README.md:8:",
+            "README.md:9:"
+        ],
         "{problems:#?}"
     );
-    assert!(problems[0].contains("no such file: docs/missing.md"), "{}", problems[0]);
-    assert!(problems[1].contains("no heading with anchor #nowhere"), "{}", problems[1]);
+    assert!(
+        problems[0].contains("no such file: docs/missing.md"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].contains("no heading with anchor #nowhere"),
+        "{}",
+        problems[1]
+    );
     assert!(problems[2].contains("#not-here"), "{}", problems[2]);
     assert!(problems[3].contains("not markdown"), "{}", problems[3]);
-    assert!(problems[4].contains("outside the repository"), "{}", problems[4]);
+    assert!(
+        problems[4].contains("outside the repository"),
+        "{}",
+        problems[4]
+    );
 }
