@@ -2,10 +2,14 @@
 // runtime, system-assigned identity), its storage, Application Insights, and a Key Vault (RBAC)
 // whose secrets the app's identity may read. Optionally App Service Authentication with Entra ID
 // (AUTH_MODE=easyauth) and an Azure Communication Services resource reached with the app's
-// identity (AcsTokenFunction).
+// identity (AcsTokenFunction). Needs Bicep 0.33 or newer (fail()).
 //
-// Keyless: the app reaches storage (AzureWebJobsStorage__accountName), Key Vault and ACS with its
-// managed identity; the storage account refuses shared-key access. Every siteConfig property and
+// Safe whatever the plan enforces: authMode defaults to entra (the handler verifies every bearer
+// itself), and CORS defaults to the handler's own (corsMode handler), since Flex Consumption has
+// listed Easy Auth and platform CORS as unsupported. Run deploy/verify after every deployment.
+//
+// Keyless: the app reaches storage (AzureWebJobsStorage__accountName), Key Vault, ACS and
+// Application Insights with its managed identity; the storage account refuses shared-key access. Every siteConfig property and
 // app setting here is one Flex Consumption accepts (no ftpsState, FUNCTIONS_WORKER_RUNTIME,
 // WEBSITE_RUN_FROM_PACKAGE, WEBSITE_CONTENT*, alwaysOn, linuxFxVersion, …): tests/api/deploy.rs
 // checks that statically, since the Bicep CLI cannot run in the test environment.
@@ -17,9 +21,9 @@ param namePrefix string
 
 param location string = resourceGroup().location
 
-@description('Caller authentication: easyauth (App Service Authentication), entra (access tokens), or none (development only).')
+@description('Caller authentication: entra (access tokens, verified by the handler on any plan), easyauth (App Service Authentication: check it with deploy/verify), or none (development only).')
 @allowed(['easyauth', 'entra', 'none'])
-param authMode string = 'easyauth'
+param authMode string = 'entra'
 
 @description('Entra ID tenant of the users (easyauth and entra).')
 param entraTenantId string = tenant().tenantId
@@ -36,8 +40,12 @@ param entraRequiredScope string = ''
 @description('Client application ids allowed to call (easyauth: Easy Auth defaultAuthorizationPolicy.allowedApplications; entra: ENTRA_ALLOWED_CLIENT_APPS, matched against azp/appid). Empty: any client application of the tenant.')
 param allowedClientApplications array = []
 
-@description('Browser origins allowed to call the functions (platform CORS, answered before Easy Auth), e.g. https://app.contoso.com.')
+@description('Browser origins allowed to call the functions, e.g. https://app.contoso.com.')
 param allowedOrigins array = []
+
+@description('Who answers CORS for allowedOrigins: handler (CORS_ALLOWED_ORIGINS; works on any plan) or platform (the Function App CORS setting). Exactly one: both would send two Access-Control-Allow-Origin headers, which browsers reject.')
+@allowed(['handler', 'platform'])
+param corsMode string = 'handler'
 
 @description('CORS: allow credentials (cookies) from allowedOrigins; needed when a browser app sends the Easy Auth session cookie cross-origin.')
 param corsSupportCredentials bool = false
@@ -72,10 +80,11 @@ param documentAccess string = 'open'
 param maximumInstanceCount int = 40
 
 var authenticated = authMode != 'none'
-// A deployment that would answer 401 to every call fails here instead, with a reason.
-var clientId = !authenticated || !empty(entraClientId)
+// A deployment that would answer 401 to every call fails here instead, with a reason. The
+// all-zero id is main.parameters.json's placeholder, not an app registration.
+var clientId = !authenticated || (!empty(entraClientId) && entraClientId != '00000000-0000-0000-0000-000000000000')
   ? entraClientId
-  : fail('authMode ${authMode} needs entraClientId: the client id of the app registration that signs users in (easyauth) or of the token service API (entra).')
+  : fail('authMode ${authMode} needs entraClientId: the client id of the app registration that signs users in (easyauth) or of the token service API (entra), not the all-zero placeholder.')
 var audiences = empty(entraAudience) ? 'api://${clientId},${clientId}' : entraAudience
 // The handler refuses entra without either (any app of the tenant could call it): fail early.
 var requiredScope = authMode != 'entra' || !empty(entraRequiredScope) || !empty(allowedClientApplications)
@@ -85,6 +94,16 @@ var requiredScope = authMode != 'entra' || !empty(entraRequiredScope) || !empty(
 var access = documentAccess != 'members' || authenticated
   ? documentAccess
   : fail('documentAccess members needs authMode easyauth or entra.')
+// The handler refuses two ACS connections at startup: refuse them here, before deploying.
+var acsName = empty(acsResourceName) || empty(acsConnectionStringSecretName)
+  ? acsResourceName
+  : fail('Set acsResourceName or acsConnectionStringSecretName, not both.')
+// The handler refuses every origin with real keys and no authentication: any web page a user
+// visits could get tokens.
+var origins = authenticated || !contains(allowedOrigins, '*')
+  ? allowedOrigins
+  : fail('allowedOrigins * with authMode none would let any web page get tokens signed with the real keys: name the origins of your app.')
+var handlerCors = corsMode == 'handler' && !empty(origins)
 
 var suffix = uniqueString(resourceGroup().id, namePrefix)
 var appName = '${namePrefix}-tokens-${suffix}'
@@ -96,6 +115,7 @@ var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6' // read secret 
 var storageBlobDataOwner = 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b' // host storage and the deployment package
 var storageTableDataContributor = '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3' // ACS identity bindings, document members
 var contributor = 'b24988ac-6180-42a0-ab88-20f7382dd24c' // ACS Identity API with Entra ID, as the ACS docs assign
+var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb' // keyless Application Insights
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   name: storageName
@@ -137,6 +157,8 @@ resource insights 'Microsoft.Insights/components@2020-02-02' = {
   properties: {
     Application_Type: 'web'
     WorkspaceResourceId: logs.id
+    // Telemetry only with the app's identity (APPLICATIONINSIGHTS_AUTHENTICATION_STRING).
+    DisableLocalAuth: true
   }
 }
 
@@ -154,8 +176,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
-resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (!empty(acsResourceName)) {
-  name: acsResourceName
+// ARM validates the name of a conditional resource even when its condition is false: an empty
+// name would fail every deployment without ACS, so it gets a placeholder it never uses.
+resource acs 'Microsoft.Communication/communicationServices@2023-04-01' existing = if (!empty(acsName)) {
+  name: empty(acsName) ? 'no-acs-resource' : acsName
 }
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
@@ -170,6 +194,7 @@ var appSettings = concat([
   // Identity-based host storage: no account key anywhere.
   { name: 'AzureWebJobsStorage__accountName', value: storage.name }
   { name: 'APPLICATIONINSIGHTS_CONNECTION_STRING', value: insights.properties.ConnectionString }
+  { name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }
   { name: 'AUTH_MODE', value: authMode }
   { name: 'KEY_VAULT_URL', value: vault.properties.vaultUri }
   { name: 'KEY_VAULT_CREDENTIAL', value: 'managed-identity' }
@@ -183,11 +208,15 @@ var appSettings = concat([
   { name: 'DOCUMENT_ACCESS', value: access }
   { name: 'DOCUMENT_STORE', value: 'table' }
 ], authMode == 'entra' ? [
+  { name: 'ENTRA_AUTHORITY', value: environment().authentication.loginEndpoint }
   { name: 'ENTRA_TENANT_ID', value: entraTenantId }
   { name: 'ENTRA_AUDIENCE', value: audiences }
   { name: 'ENTRA_REQUIRED_SCOPE', value: requiredScope }
   { name: 'ENTRA_ALLOWED_CLIENT_APPS', value: join(allowedClientApplications, ',') }
-] : [], empty(acsResourceName) ? [] : [
+] : [], handlerCors ? [
+  { name: 'CORS_ALLOWED_ORIGINS', value: join(origins, ',') }
+  { name: 'CORS_ALLOW_CREDENTIALS', value: string(corsSupportCredentials) }
+] : [], empty(acsName) ? [] : [
   { name: 'ACS_ENDPOINT', value: 'https://${acs!.properties.hostName}' }
 ], empty(acsConnectionStringSecretName) ? [] : [
   { name: 'ACS_CONNECTION_STRING_SECRET_NAME', value: acsConnectionStringSecretName }
@@ -217,10 +246,11 @@ resource app 'Microsoft.Web/sites@2024-04-01' = {
     }
     siteConfig: {
       minTlsVersion: '1.2'
-      // Platform CORS answers preflights (OPTIONS) before Easy Auth sees them.
+      // corsMode platform: the platform answers preflights (OPTIONS) before Easy Auth sees them.
+      // corsMode handler: the list stays empty, so only the handler answers (one header).
       cors: {
-        allowedOrigins: allowedOrigins
-        supportCredentials: corsSupportCredentials
+        allowedOrigins: corsMode == 'platform' ? origins : []
+        supportCredentials: corsMode == 'platform' && corsSupportCredentials
       }
       appSettings: appSettings
     }
@@ -258,8 +288,8 @@ resource tableWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
-resource acsCaller 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(acsResourceName)) {
-  name: guid(acsResourceName, app.id, contributor)
+resource acsCaller 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!empty(acsName)) {
+  name: guid(acsName, app.id, contributor)
   scope: acs
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', contributor)
@@ -268,15 +298,29 @@ resource acsCaller 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (!e
   }
 }
 
-// App Service Authentication with Entra ID: users must sign in; the handler reads the principal.
+resource telemetryWriter 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(insights.id, app.id, monitoringMetricsPublisher)
+  scope: insights
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', monitoringMetricsPublisher)
+    principalId: app.identity.principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// App Service Authentication with Entra ID; the handler reads the principal it passes on, and
+// the platform strips principal headers that callers send. With corsMode handler, a preflight
+// (which carries no credentials) must reach the handler, so unauthenticated requests are let
+// through — and the handler refuses every one without a principal (401). With corsMode platform,
+// the platform answers preflights and refuses unauthenticated requests itself.
 resource authentication 'Microsoft.Web/sites/config@2024-04-01' = if (authMode == 'easyauth') {
   parent: app
   name: 'authsettingsV2'
   properties: {
     platform: { enabled: true }
     globalValidation: {
-      requireAuthentication: true
-      unauthenticatedClientAction: 'Return401'
+      requireAuthentication: corsMode == 'platform'
+      unauthenticatedClientAction: corsMode == 'platform' ? 'Return401' : 'AllowAnonymous'
     }
     identityProviders: {
       azureActiveDirectory: {

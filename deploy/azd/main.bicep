@@ -1,5 +1,5 @@
 // The entry point of `azd up` (azure.yaml: infra.path deploy/azd): deploy/main.bicep with its
-// parameters taken from the azd environment — `azd env set AUTH_MODE entra`,
+// parameters taken from the azd environment — `azd env set AUTH_MODE easyauth`,
 // `azd env set ENTRA_CLIENT_ID <id>`, `azd env set ALLOWED_ORIGINS https://app.contoso.com`, …
 // (see main.parameters.json). Lists are comma-separated strings here, as environment values are.
 
@@ -10,7 +10,7 @@ param environmentName string
 param location string = resourceGroup().location
 
 @allowed(['easyauth', 'entra', 'none'])
-param authMode string = 'easyauth'
+param authMode string = 'entra'
 
 param entraClientId string = ''
 
@@ -21,6 +21,9 @@ param allowedClientApplications string = ''
 
 @description('Comma-separated browser origins.')
 param allowedOrigins string = ''
+
+@allowed(['handler', 'platform'])
+param corsMode string = 'handler'
 
 param vaultNameSuffix string = ''
 
@@ -34,16 +37,25 @@ var list = {
   clients: empty(allowedClientApplications) ? [] : map(split(allowedClientApplications, ','), c => trim(c))
 }
 
+// Resource names come from the environment name, which azd allows to hold letters in either
+// case, digits, '-', '_', '.', '(' and ')'; storage account and vault names take lowercase
+// letters and digits and must start with a letter: keep those, put a letter first when needed,
+// and keep main.bicep's bounds (3 to 11 characters).
+var cleanName = toLower(replace(replace(replace(replace(replace(environmentName, '-', ''), '_', ''), '.', ''), '(', ''), ')', ''))
+var letterFirst = !empty(cleanName) && contains('abcdefghijklmnopqrstuvwxyz', take(cleanName, 1)) ? cleanName : 'f${cleanName}'
+var namePrefix = take(length(letterFirst) < 3 ? '${letterFirst}tok' : letterFirst, 11)
+
 module service '../main.bicep' = {
   name: 'fluid-token-service'
   params: {
-    namePrefix: take(toLower(replace(environmentName, '-', '')), 11)
+    namePrefix: namePrefix
     location: location
     authMode: authMode
     entraClientId: entraClientId
     entraRequiredScope: entraRequiredScope
     allowedClientApplications: list.clients
     allowedOrigins: list.origins
+    corsMode: corsMode
     vaultNameSuffix: vaultNameSuffix
     acsResourceName: acsResourceName
     documentAccess: documentAccess

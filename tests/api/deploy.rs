@@ -40,15 +40,18 @@ fn deploy_dry_run_prints_the_commands_for_each_auth_mode_and_never_the_key() {
         assert_eq!(
             commands,
             [
+                "+ az bicep version",
                 format!("+ deploy/package --auth-level {auth_level}").as_str(),
                 "+ az group create --name rg-fluid --location northeurope --output none",
                 format!("+ az deployment group create --resource-group rg-fluid --template-file deploy/main.bicep --parameters @deploy/main.parameters.json --parameters authMode={auth_mode} --query properties.outputs --output json").as_str(),
-                "+ az functionapp deployment source config-zip --resource-group rg-fluid --name FUNCTION_APP_NAME --src dist/app.zip",
+                "+ timeout 900 az functionapp deployment source config-zip --resource-group rg-fluid --name FUNCTION_APP_NAME --src dist/app.zip",
+                "+ az functionapp show --resource-group rg-fluid --name FUNCTION_APP_NAME --query state --output tsv",
                 "+ az account show --query user.type --output tsv",
                 "+ az ad signed-in-user show --query id --output tsv",
                 "+ az keyvault show --name KEY_VAULT_NAME --query id --output tsv",
                 "+ az role assignment create --assignee-object-id SIGNED_IN_OBJECT_ID --assignee-principal-type User --role Key\\ Vault\\ Secrets\\ Officer --scope KEY_VAULT_RESOURCE_ID --output none",
                 "+ az keyvault secret set --vault-name KEY_VAULT_NAME --name fluid-tenant-0b7c1e2d --file PRIVATE_TEMP_FILE_WITH_FLUID_TENANT_KEY --encoding utf-8 --output none",
+                "+ deploy/verify --url FUNCTION_URL --tenant 0b7c1e2d --wait 300",
             ],
             "{auth_mode}"
         );
@@ -70,7 +73,20 @@ fn deploy_dry_run_prints_the_commands_for_each_auth_mode_and_never_the_key() {
     assert_eq!(run(&["--dry-run"]).status.code(), Some(2));
     let bad_mode = run(&["--resource-group", "rg", "--auth-mode", "open", "--dry-run"]);
     assert_eq!(bad_mode.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&bad_mode.stderr).contains("none, easyauth or entra"));
+    assert!(String::from_utf8_lossy(&bad_mode.stderr).contains("entra, easyauth or none"));
+    // The default is entra: the handler verifies every bearer itself, whatever the plan enforces.
+    let default_mode = run(&["--resource-group", "rg", "--dry-run"]);
+    let stdout = String::from_utf8_lossy(&default_mode.stdout);
+    assert!(default_mode.status.success(), "{stdout}");
+    assert!(stdout.contains("--parameters authMode=entra "), "{stdout}");
+    assert!(
+        stdout.contains("+ deploy/package --auth-level anonymous"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Verify it: deploy/verify --url FUNCTION_URL --tenant <tenant id>"),
+        "without a tenant id, verify is named, not run: {stdout}"
+    );
     let no_key = Command::new(repo_root().join("deploy/deploy"))
         .args([
             "--resource-group",
@@ -88,10 +104,17 @@ fn deploy_dry_run_prints_the_commands_for_each_auth_mode_and_never_the_key() {
 
 /// A stand-in `az` on PATH: records every call, answers the queries deploy/deploy makes as a
 /// service principal would see them, and refuses the first two secret writes as Key Vault does
-/// while a new role assignment propagates.
+/// while a new role assignment propagates (and the first zip deploy, as storage does). The Bicep
+/// version is `$BICEP_VERSION`; a zip deploy sleeps `$ZIP_SECONDS` when set.
 const FAKE_AZ: &str = r#"#!/usr/bin/env bash
 printf '%s\n' "$*" >> "$AZ_LOG"
 case "$*" in
+  "bicep version") echo "Bicep CLI version ${BICEP_VERSION:-0.33.93} (7a77c7f2a5)" ;;
+  "functionapp show"*) echo Running ;;
+  "functionapp deployment source config-zip"*)
+    [ -n "$ZIP_SECONDS" ] && sleep "$ZIP_SECONDS"
+    zips=$(( $(cat "$AZ_STATE.zip" 2>/dev/null || echo 0) + 1 )); echo "$zips" > "$AZ_STATE.zip"
+    if [ "$zips" -le 1 ]; then echo "(AuthorizationPermissionMismatch) not authorized" >&2; exit 1; fi ;;
   "account show --query user.type --output tsv") echo servicePrincipal ;;
   "account show --query user.name --output tsv") echo sp-app-id ;;
   "ad sp show --id sp-app-id --query id --output tsv") echo sp-object-id ;;
@@ -105,98 +128,181 @@ case "$*" in
 esac
 "#;
 
-#[test]
-fn deploy_as_a_service_principal_waits_for_the_role_and_writes_the_key_from_a_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).unwrap();
-    let az = bin.join("az");
-    std::fs::write(&az, FAKE_AZ).unwrap();
-    std::fs::set_permissions(&az, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    // A package made earlier with the authLevel entra needs.
-    let zip = dir.path().join("app.zip");
-    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for f in ['TokenFunction', 'AcsTokenFunction', 'DocumentCreated', 'DocumentMembers']:\n        z.writestr(f + '/function.json', '{\"bindings\":[{\"type\":\"httpTrigger\",\"authLevel\":\"anonymous\"}]}')\n";
-    assert!(
-        Command::new("python3")
-            .args(["-c", script])
-            .arg(&zip)
-            .status()
-            .unwrap()
-            .success()
-    );
+/// A stand-in for deploying: the fake `az` on PATH, a package made earlier with the authLevel
+/// entra needs, and a stand-in `deploy/verify` (DEPLOY_VERIFY) that records its arguments and
+/// exits with `$VERIFY_STATUS` — the real one is tested against the host emulator (verify.rs).
+struct FakeAzure {
+    dir: tempfile::TempDir,
+}
 
-    let key = "service-principal-deploy-key-7f2e";
-    let (log, secret) = (dir.path().join("az.log"), dir.path().join("secret"));
-    let output = Command::new(repo_root().join("deploy/deploy"))
-        .args([
-            "--resource-group",
-            "rg",
-            "--auth-mode",
-            "entra",
-            "--fluid-tenant-id",
-            "t9",
-        ])
-        .arg("--package")
-        .arg(&zip)
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+impl FakeAzure {
+    fn new() -> FakeAzure {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        let verify = "#!/usr/bin/env bash\nprintf '%s\\n' \"$*\" > \"$VERIFY_LOG\"\necho \"verdict: stand-in\"\nexit \"${VERIFY_STATUS:-0}\"\n";
+        for (name, script) in [("az", FAKE_AZ), ("verify", verify)] {
+            std::fs::write(bin.join(name), script).unwrap();
+            std::fs::set_permissions(
+                bin.join(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o755),
+            )
+            .unwrap();
+        }
+        let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for f in ['TokenFunction', 'AcsTokenFunction', 'DocumentCreated', 'DocumentMembers']:\n        z.writestr(f + '/function.json', '{\"bindings\":[{\"type\":\"httpTrigger\",\"authLevel\":\"anonymous\"}]}')\n";
+        assert!(
+            Command::new("python3")
+                .args(["-c", script])
+                .arg(dir.path().join("app.zip"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        FakeAzure { dir }
+    }
+
+    fn path(&self, name: &str) -> std::path::PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_default()
+    }
+
+    /// deploy/deploy as a service principal with the package, `args` and `env`.
+    fn deploy(&self, args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String, String) {
+        let output = Command::new(repo_root().join("deploy/deploy"))
+            .args(["--resource-group", "rg", "--package"])
+            .arg(self.path("app.zip"))
+            .args(args)
+            .env(
+                "PATH",
+                format!(
+                    "{}:{}",
+                    self.path("bin").display(),
+                    std::env::var("PATH").unwrap()
+                ),
+            )
+            .env("DEPLOY_RETRY_SECONDS", "0")
+            .env("DEPLOY_VERIFY", self.path("bin/verify"))
+            .env("VERIFY_LOG", self.path("verify.log"))
+            .env("AZ_LOG", self.path("az.log"))
+            .env("AZ_STATE", self.path("state"))
+            .env("AZ_SECRET", self.path("secret"))
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8(output.stdout).unwrap(),
+            String::from_utf8(output.stderr).unwrap(),
         )
-        .env("FLUID_TENANT_KEY", key)
-        .env("DEPLOY_RETRY_SECONDS", "0")
-        .env("AZ_LOG", &log)
-        .env("AZ_STATE", dir.path().join("state"))
-        .env("AZ_SECRET", &secret)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8(output.stdout).unwrap();
-    let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(output.status.success(), "{stdout}{stderr}");
+    }
+}
+
+#[test]
+fn deploy_as_a_service_principal_waits_for_the_roles_writes_the_key_from_a_file_and_verifies() {
+    let azure = FakeAzure::new();
+    let key = "service-principal-deploy-key-7f2e";
+    let (status, stdout, stderr) = azure.deploy(
+        &["--auth-mode", "entra", "--fluid-tenant-id", "t9"],
+        &[("FLUID_TENANT_KEY", key)],
+    );
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
     assert_eq!(
-        std::fs::read_to_string(&secret).unwrap(),
+        azure.read("secret"),
         key,
         "the key reached az through the file"
     );
-    let calls = std::fs::read_to_string(&log).unwrap();
+    let calls = azure.read("az.log");
+    assert!(calls.starts_with("bicep version\n"), "{calls}");
     assert!(
         calls.contains("role assignment create --assignee-object-id sp-object-id --assignee-principal-type ServicePrincipal"),
         "{calls}"
     );
-    assert!(calls.contains(&format!(
+    let zip_deploy = format!(
         "functionapp deployment source config-zip --resource-group rg --name app1 --src {}",
-        zip.display()
-    )));
+        azure.path("app.zip").display()
+    );
+    assert_eq!(calls.matches(&zip_deploy).count(), 2, "{calls}");
     assert!(!calls.contains("signed-in-user"), "{calls}");
     assert_eq!(calls.matches("keyvault secret set").count(), 3, "{calls}");
-    assert_eq!(
-        stderr
-            .matches("waiting for the Key Vault role assignment")
-            .count(),
-        2,
-        "{stderr}"
-    );
+    for (what, times) in [("Key Vault", 2), ("storage", 1)] {
+        assert_eq!(
+            stderr
+                .matches(&format!("waiting for the {what} role assignment"))
+                .count(),
+            times,
+            "{stderr}"
+        );
+    }
     for text in [&stdout, &stderr, &calls] {
         assert!(!text.contains(key), "the key was printed");
     }
     assert!(stdout.contains("Function URL: https://app1/api/TokenFunction"));
+    assert!(stdout.contains("App state: Running"), "{stdout}");
+    // deploy/verify ran last, against the deployed URL and the tenant, and its verdict shows.
+    assert_eq!(
+        azure.read("verify.log"),
+        "--url https://app1/api/TokenFunction --tenant t9 --wait 300\n"
+    );
+    assert!(stdout.trim_end().ends_with("verdict: stand-in"), "{stdout}");
+
+    // A failed verification fails the deployment, saying so.
+    let (status, _, stderr) = azure.deploy(
+        &["--fluid-tenant-id", "t9"],
+        &[("FLUID_TENANT_KEY", key), ("VERIFY_STATUS", "1")],
+    );
+    assert_eq!(status, Some(1));
+    assert!(stderr.contains("deploy/verify failed"), "{stderr}");
 
     // A package whose authLevel does not match the auth mode is refused before anything runs.
-    let mismatch = Command::new(repo_root().join("deploy/deploy"))
-        .args(["--resource-group", "rg", "--auth-mode", "none", "--package"])
-        .arg(&zip)
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
-        .env("AZ_LOG", dir.path().join("mismatch.log"))
-        .output()
-        .unwrap();
-    assert_eq!(mismatch.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&mismatch.stderr).contains("needs function"));
-    assert!(
-        !dir.path().join("mismatch.log").exists(),
-        "no az call was made"
+    std::fs::remove_file(azure.path("az.log")).unwrap();
+    let (status, _, stderr) = azure.deploy(&["--auth-mode", "none"], &[]);
+    assert_eq!(status, Some(2));
+    assert!(stderr.contains("needs function"), "{stderr}");
+    assert!(!azure.path("az.log").exists(), "no az call was made");
+}
+
+#[test]
+fn deploy_needs_bicep_0_33_and_bounds_the_zip_deploy_in_time() {
+    let azure = FakeAzure::new();
+    for (version, ok) in [
+        ("0.32.4", false),
+        ("0.4.1008", false),
+        ("0.33.93", true),
+        ("1.2.3", true),
+    ] {
+        let _ = std::fs::remove_file(azure.path("az.log"));
+        let (status, stdout, stderr) = azure.deploy(&[], &[("BICEP_VERSION", version)]);
+        assert_eq!(
+            status,
+            Some(if ok { 0 } else { 2 }),
+            "{version}: {stdout}{stderr}"
+        );
+        if !ok {
+            assert!(
+                stderr.contains("need Bicep 0.33 or newer (az bicep upgrade)"),
+                "{stderr}"
+            );
+            assert_eq!(azure.read("az.log"), "bicep version\n", "nothing else ran");
+        }
+    }
+
+    // A zip deploy that never returns is stopped, reported, and the app's state follows.
+    let _ = std::fs::remove_file(azure.path("state.zip"));
+    std::fs::write(azure.path("state.zip"), "1").unwrap();
+    let (status, stdout, stderr) = azure.deploy(
+        &[],
+        &[("ZIP_SECONDS", "5"), ("DEPLOY_ZIP_TIMEOUT_SECONDS", "1")],
     );
+    assert_eq!(status, Some(0), "{stdout}{stderr}");
+    assert!(stderr.contains("did not finish within 1 s"), "{stderr}");
+    assert!(
+        !stderr.contains("waiting for the storage role"),
+        "a timeout is not retried: {stderr}"
+    );
+    assert!(stdout.contains("App state: Running"), "{stdout}");
 }
 
 /// Unpacks `zip` into `dir` with the modes its entries carry; returns (name, mode) per entry.
@@ -366,7 +472,6 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
         "authentication: { type: 'SystemAssignedIdentity' }",
         "identity: { type: 'SystemAssigned' }",
         "allowSharedKeyAccess: false",
-        "allowedOrigins: allowedOrigins",
         "allowedApplications: allowedClientApplications",
         "{ name: 'AzureWebJobsStorage__accountName', value: storage.name }",
     ] {
@@ -381,9 +486,53 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
     ] {
         assert!(!code.contains(keyed), "main.bicep uses a key: {keyed}");
     }
-    // Unsafe deployments fail with a reason instead of deploying an app that refuses everyone.
+    // Unsafe deployments fail with a reason instead of deploying an app that refuses everyone
+    // (or that the handler refuses to start).
     assert!(code.contains("fail('authMode ${authMode} needs entraClientId"));
+    assert!(code.contains("entraClientId != '00000000-0000-0000-0000-000000000000'"));
     assert!(code.contains("fail('authMode entra needs entraRequiredScope"));
+    assert!(
+        code.contains("fail('Set acsResourceName or acsConnectionStringSecretName, not both.')")
+    );
+    assert!(code.contains("fail('allowedOrigins * with authMode none"));
+
+    // Safe whatever the plan enforces: entra by default, CORS by the handler by default, and
+    // exactly one of platform and handler CORS configured.
+    assert!(code.contains("param authMode string = 'entra'"));
+    assert!(code.contains("@allowed(['handler', 'platform'])\nparam corsMode string = 'handler'"));
+    assert!(code.contains("allowedOrigins: corsMode == 'platform' ? origins : []"));
+    assert!(code.contains("supportCredentials: corsMode == 'platform' && corsSupportCredentials"));
+    assert!(code.contains("var handlerCors = corsMode == 'handler' && !empty(origins)"));
+    assert!(code.contains(
+        "], handlerCors ? [\n  { name: 'CORS_ALLOWED_ORIGINS', value: join(origins, ',') }"
+    ));
+    // Easy Auth lets preflights through to the handler when the handler answers CORS.
+    assert!(code.contains("requireAuthentication: corsMode == 'platform'"));
+    assert!(code.contains(
+        "unauthenticatedClientAction: corsMode == 'platform' ? 'Return401' : 'AllowAnonymous'"
+    ));
+
+    // The ACS resource, conditional, never has an empty name (ARM validates it regardless).
+    let acs = &code[code.find("resource acs '").unwrap()..];
+    let acs = &acs[..acs.find("\n}").unwrap()];
+    assert!(acs.contains("if (!empty(acsName))"), "{acs}");
+    assert!(
+        acs.contains("name: empty(acsName) ? 'no-acs-resource' : acsName"),
+        "{acs}"
+    );
+
+    // The sovereign-cloud authority, and keyless Application Insights as in the Flex samples.
+    assert!(code.contains(
+        "{ name: 'ENTRA_AUTHORITY', value: environment().authentication.loginEndpoint }"
+    ));
+    assert!(code.contains(
+        "{ name: 'APPLICATIONINSIGHTS_AUTHENTICATION_STRING', value: 'Authorization=AAD' }"
+    ));
+    assert!(code.contains("DisableLocalAuth: true"));
+    assert!(
+        code.contains("var monitoringMetricsPublisher = '3913510d-42f4-4e42-8a64-420c390055eb'")
+    );
+    assert!(code.contains("scope: insights"));
 
     // Every parameter and variable is used; every value in main.parameters.json is a parameter.
     let declared = |keyword: &str| -> Vec<String> {
@@ -438,7 +587,11 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
     for part in settings.split("{ name: '").skip(1) {
         let name = &part[..part.find('\'').unwrap()];
         names += 1;
-        let host_setting = ["APPLICATIONINSIGHTS_CONNECTION_STRING"].contains(&name);
+        let host_setting = [
+            "APPLICATIONINSIGHTS_CONNECTION_STRING",
+            "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
+        ]
+        .contains(&name);
         assert!(
             host_setting || handler_source.contains(&format!("\"{name}\"")),
             "app setting {name} is read by neither the Functions host nor the handler"
@@ -471,6 +624,117 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
         assert!(
             azd_parameters.contains(&format!("\"{name}\"")),
             "deploy/azd/main.parameters.json does not set {name}"
+        );
+    }
+}
+
+/// A tiny evaluator for the Bicep expressions deploy/azd/main.bicep derives names with (string
+/// literals with `${}`, the functions it calls, `!`, `&&`, `<`, `? :`), since the Bicep CLI cannot
+/// run here. It evaluates the template's own `var` lines, in order.
+const BICEP_VARS: &str = r#"
+import re, sys
+src, env_name = open(sys.argv[1]).read(), sys.argv[2]
+funcs = {
+    "toLower": lambda s: s.lower(), "replace": lambda s, a, b: s.replace(a, b),
+    "take": lambda s, n: s[:n], "empty": lambda s: len(s) == 0, "length": len,
+    "contains": lambda s, x: x in s,
+}
+def tokens(text):
+    return re.findall(r"'(?:[^'\\]|\\.)*'|\d+|[A-Za-z_]\w*|&&|\|\||[<>!?:(),]", text)
+class P:
+    def __init__(self, toks, scope): self.t, self.i, self.scope = toks, 0, scope
+    def peek(self): return self.t[self.i] if self.i < len(self.t) else None
+    def eat(self, x=None):
+        tok = self.t[self.i]; assert x is None or tok == x, (tok, x); self.i += 1; return tok
+    def expr(self):
+        c = self.orr()
+        if self.peek() == "?":
+            self.eat(); a = self.expr(); self.eat(":"); b = self.expr(); return a if c else b
+        return c
+    def orr(self):
+        v = self.andd()
+        while self.peek() == "||": self.eat(); w = self.andd(); v = v or w
+        return v
+    def andd(self):
+        v = self.cmp()
+        while self.peek() == "&&": self.eat(); w = self.cmp(); v = v and w
+        return v
+    def cmp(self):
+        v = self.unary()
+        if self.peek() == "<": self.eat(); return v < self.unary()
+        return v
+    def unary(self):
+        if self.peek() == "!": self.eat(); return not self.unary()
+        tok = self.eat()
+        if tok == "(":
+            v = self.expr(); self.eat(")"); return v
+        if tok.startswith("'"):
+            return re.sub(r"\$\{(\w+)\}", lambda m: self.scope[m.group(1)], tok[1:-1])
+        if tok.isdigit(): return int(tok)
+        if self.peek() == "(":
+            self.eat(); args = []
+            while self.peek() != ")":
+                args.append(self.expr())
+                if self.peek() == ",": self.eat()
+            self.eat(")"); return funcs[tok](*args)
+        return self.scope[tok]
+scope = {"environmentName": env_name}
+for name, text in re.findall(r"^var (\w+) = (.*)$", src, re.M):
+    if name in ("cleanName", "letterFirst", "namePrefix"):
+        scope[name] = P(tokens(text), scope).expr()
+print(scope["namePrefix"])
+"#;
+
+#[test]
+fn azd_environment_names_become_valid_resource_names() {
+    let template = repo_root().join("deploy/azd/main.bicep");
+    let text = std::fs::read_to_string(&template).unwrap();
+    assert!(
+        text.contains("    namePrefix: namePrefix\n"),
+        "the module gets the sanitized prefix"
+    );
+    let derive = |environment: &str| -> String {
+        let output = Command::new("python3")
+            .args(["-c", BICEP_VARS])
+            .arg(&template)
+            .arg(environment)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_string()
+    };
+    // azd allows letters in either case, digits, '-', '_', '.', '(' and ')'.
+    for (environment, expected) in [
+        ("dev", "dev"),
+        ("my-env", "myenv"),
+        ("My_Env.(Prod)", "myenvprod"),
+        ("2024-test", "f2024test"),
+        ("Fluid-Tokens-Production-West", "fluidtokens"),
+        ("a-b", "abtok"),
+        ("(-)", "ftok"),
+        ("9", "f9tok"),
+        ("___x", "xtok"),
+        ("UPPER", "upper"),
+        ("a.b.c.d.e.f.g.h.i.j.k.l", "abcdefghijk"),
+    ] {
+        let prefix = derive(environment);
+        assert_eq!(prefix, expected, "{environment}");
+        // main.bicep's rules: 3 to 11 characters; its storage account and vault names then
+        // hold only lowercase letters and digits (and '-' in the vault's), starting with a letter.
+        assert!((3..=11).contains(&prefix.len()), "{environment}: {prefix}");
+        assert!(
+            prefix.starts_with(|c: char| c.is_ascii_lowercase()),
+            "{prefix}"
+        );
+        assert!(
+            prefix
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()),
+            "{prefix}"
         );
     }
 }
