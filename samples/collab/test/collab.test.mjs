@@ -3,6 +3,9 @@
 // Relay — with tokens from the release handler run standalone (`cargo run --release`'s mode, CORS
 // from local.settings.json). In AUTH_MODE=none, and in entra with the pages sending bearer tokens
 // (so every token request is preflighted). A page on an origin CORS does not name gets no token.
+// Then the same under the Functions host (the handler started as the host starts it, reached
+// through the host's public side in both protocol modes) with the handler answering CORS from
+// CORS_ALLOWED_ORIGINS, as it does in Azure where the platform does not.
 // Console errors in the collaborating pages fail the test. Loopback only.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -17,11 +20,13 @@ import { fileURLToPath } from "node:url";
 import { launchBrowser, recordErrors } from "../../../clients/typescript/test/browser.mjs";
 import { freePort, startHandler, stop, waitForHttp } from "../../../clients/typescript/test/helpers.mjs";
 import { serveSample } from "../server.mjs";
+import { serveHostFront } from "./host-front.mjs";
 import { startOpenIdEmulator } from "./openid-emulator.mjs";
 
 const clientsDir = fileURLToPath(new URL("../../../clients/typescript/", import.meta.url));
 const TENANT_KEY = "collab-sample-tenant-key-7d3e9b1a5c";
 const children = [];
+const fronts = [];
 let browser, sample, foreign, fluidEndpoint, openid;
 
 before(async () => {
@@ -43,7 +48,7 @@ before(async () => {
 
 after(async () => {
 	await browser?.close();
-	await Promise.all([...children.map(stop), sample?.close(), foreign?.close(), openid?.close()]);
+	await Promise.all([...children.map(stop), ...fronts.map((f) => f.close()), sample?.close(), foreign?.close(), openid?.close()]);
 });
 
 /** The token service, standalone, with local.settings.json allowing only the sample's origin. */
@@ -59,6 +64,19 @@ async function tokenService(values) {
 	);
 	children.push(handler.child);
 	return { ...handler, tokenUrl: `${handler.url}/api/TokenFunction` };
+}
+
+/**
+ * The token service as the Functions host runs it (not standalone), behind the host's public
+ * side in `mode`: CORS for the sample's origin comes from CORS_ALLOWED_ORIGINS and is answered by
+ * the handler, as in Azure with deploy/main.bicep's default `corsMode: handler`.
+ */
+async function hostedTokenService(values, mode) {
+	const handler = await startHandler({ TENANT_KEYS: JSON.stringify({ local: TENANT_KEY }), CORS_ALLOWED_ORIGINS: sample.origin, ...values });
+	children.push(handler.child);
+	const front = await serveHostFront(handler.url, mode);
+	fronts.push(front);
+	return { ...handler, front, tokenUrl: `${front.url}/api/TokenFunction` };
 }
 
 function appUrl(origin, tokenUrl, name, hash = "") {
@@ -149,9 +167,8 @@ test("the same with Entra bearer tokens: preflighted requests with Authorization
 	assert.ok(tokenRequests.some((e) => e.method === "GET" && e.status === 200), JSON.stringify(tokenRequests));
 });
 
-test("a page on an origin the CORS settings do not allow gets no token", { timeout: 60_000 }, async () => {
-	const service = await tokenService({ AUTH_MODE: "none" });
-	const stranger = await person({ origin: foreign.origin, tokenUrl: service.tokenUrl, name: "Mallory" });
+/** A page on `foreign`'s origin: the browser blocks its token requests, so it gets nowhere. */
+async function getsNoToken(stranger) {
 	// Fluid keeps retrying a retryable failure, so the page does not give up: wait for the
 	// browser's own report of the blocked response, then check that nothing was obtained.
 	const blocked = (text) => /CORS policy/.test(text);
@@ -162,4 +179,40 @@ test("a page on an origin the CORS settings do not allow gets no token", { timeo
 	assert.doesNotMatch(await stranger.page.textContent("#status"), /Connected/);
 	assert.equal(await stranger.page.evaluate(() => document.getElementById("roll").disabled), true);
 	await stranger.close();
+}
+
+test("a page on an origin the CORS settings do not allow gets no token", { timeout: 60_000 }, async () => {
+	const service = await tokenService({ AUTH_MODE: "none" });
+	await getsNoToken(await person({ origin: foreign.origin, tokenUrl: service.tokenUrl, name: "Mallory" }));
+});
+
+const tokenRequests = (front, method) => front.requests.filter((r) => r.method === method && new URL(r.url, "http://x").pathname === "/api/TokenFunction");
+
+for (const mode of ["forwarding", "envelope"]) {
+	test(`under the Functions host (${mode}), the handler's CORS lets the sample's origin get tokens with bearer tokens (AUTH_MODE=entra)`, { timeout: 120_000 }, async () => {
+		const service = await hostedTokenService(openid.settings, mode);
+		await collaborate(
+			service,
+			{ name: "ignored", accessToken: openid.token("oid-alice", "Alice") },
+			{ name: "ignored", accessToken: openid.token("oid-bob", "Bob") },
+		);
+		// The browser preflighted the token requests, asking to send Authorization, and sent
+		// them with the bearer only after the handler allowed it.
+		const preflights = tokenRequests(service.front, "OPTIONS");
+		assert.ok(preflights.length > 0, "the token requests were preflighted");
+		for (const preflight of preflights) {
+			assert.equal(preflight.headers.origin, sample.origin);
+			assert.match(preflight.headers["access-control-request-headers"], /\bauthorization\b/);
+		}
+		const gets = tokenRequests(service.front, "GET");
+		assert.ok(gets.length > 0 && gets.every((g) => /^Bearer /.test(g.headers.authorization)), JSON.stringify(gets));
+	});
+}
+
+test("under the Functions host, a page on another origin gets no token (AUTH_MODE=entra)", { timeout: 60_000 }, async () => {
+	const service = await hostedTokenService(openid.settings, "forwarding");
+	await getsNoToken(await person({ origin: foreign.origin, tokenUrl: service.tokenUrl, name: "ignored", accessToken: openid.token("oid-mallory", "Mallory") }));
+	// Its preflight reached the handler and was not allowed, so no request with the bearer followed.
+	assert.ok(tokenRequests(service.front, "OPTIONS").length > 0);
+	assert.deepEqual(tokenRequests(service.front, "GET"), []);
 });
