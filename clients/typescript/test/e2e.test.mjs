@@ -136,8 +136,10 @@ test("members only: the creator owns the container, a stranger is refused, a rea
 	const tokenUrl = `${url}/api/TokenFunction`;
 	const documentCreatedUrl = `${url}/api/DocumentCreated`;
 	const users = { ann: entra.token("ann-oid", "Ann"), bob: entra.token("bob-oid", "Bob") };
+	const events = [];
 	const memberClient = (who) =>
 		new AzureClient({
+			logger: { send: (event) => events.push(event) },
 			connection: {
 				type: "local",
 				endpoint: relay.endpoint,
@@ -164,12 +166,26 @@ test("members only: the creator owns the container, a stranger is refused, a rea
 	assert.equal(listed.status, 200);
 	assert.deepEqual((await listed.json()).members, [{ userId: "ann-oid", role: "owner" }]);
 
-	// Bob is not a member: no token, so no container.
-	// (The loader reports the provider's TokenRequestError under its own errorType, with its message.)
+	// Bob is not a member: no token, so no container. The provider's TokenRequestError is a Fluid
+	// error, so the loader closes the container with it as it is (not normalized into a
+	// "genericError" of untrusted origin): getContainer rejects with the close reason.
+	let refusal;
 	await assert.rejects(memberClient("bob").getContainer(id, schema, "2"), (error) => {
 		assert.match(error.message, /403 .*you are not a member of this document/);
+		refusal = error;
 		return true;
 	});
+	assert.deepEqual(
+		{ name: refusal.name, errorType: refusal.errorType, statusCode: refusal.statusCode, canRetry: refusal.canRetry },
+		{ name: "TokenRequestError", errorType: "authorizationError", statusCode: 403, canRetry: false },
+	);
+	assert.equal(refusal.getTelemetryProperties().untrustedOrigin, undefined);
+	// The container's close, as the loader logs it: this very error.
+	const closes = events.filter((event) => event.eventName.endsWith(":ContainerClose") && event.error !== undefined);
+	assert.deepEqual(
+		closes.map(({ errorType, errorInstanceId, statusCode, untrustedOrigin }) => ({ errorType, errorInstanceId, statusCode, untrustedOrigin })),
+		[{ errorType: "authorizationError", errorInstanceId: refusal.errorInstanceId, statusCode: 403, untrustedOrigin: undefined }],
+	);
 
 	// Ann adds Bob as a reader: he loads the container read-only and sees her data.
 	const added = await members("ann", {
@@ -187,4 +203,43 @@ test("members only: the creator owns the container, a stranger is refused, a rea
 	await waitFor(() => modes(services.audience)?.includes("write"), "the owner to write");
 	container.dispose();
 	loaded.container.dispose();
+});
+
+test("a 429 that outlasts maxWaitMs reaches Fluid as a throttlingError: the attach waits and retries", { timeout: 90_000 }, async () => {
+	// The service throttles the first two creation-token requests with Retry-After: 1, longer than
+	// the provider may wait (maxWaitMs: 500), so it gives up at once with a retryable
+	// throttlingError; Fluid retries the attach after retryAfterSeconds and asks again.
+	const url = await tokenService(TENANT_KEY);
+	const asked = [];
+	const throttling = async (request, init) => {
+		const creation = !new URL(request).searchParams.has("documentId");
+		if (creation) asked.push(Date.now());
+		if (creation && asked.length <= 2) {
+			const problem = { type: "about:blank", title: "Too Many Requests", status: 429 };
+			return new Response(JSON.stringify(problem), { status: 429, headers: { "content-type": "application/problem+json", "retry-after": "1" } });
+		}
+		return fetch(request, init);
+	};
+	const events = [];
+	const throttled = new AzureClient({
+		logger: { send: (event) => events.push(event) },
+		connection: {
+			type: "local",
+			endpoint: fluidEndpoint,
+			tokenProvider: new FunctionTokenProvider({ url, user: { id: "ann", name: "Ann" }, maxWaitMs: 500, fetch: throttling }),
+		},
+	});
+	const { container } = await throttled.createContainer(schema, "2");
+	const id = await container.attach();
+	assert.ok(id);
+	assert.equal(asked.length, 3, "two throttled requests, then a token");
+	assert.ok(asked[1] - asked[0] >= 950, `Fluid waited retryAfterSeconds before asking again (${asked[1] - asked[0]} ms)`);
+	// What Fluid logged of the failed attach: the provider's error, its errorType and retryAfterSeconds kept.
+	const failed = events.find((event) => event.eventName.endsWith(":containerAttach_firstFailed"));
+	assert.deepEqual(
+		{ errorType: failed?.errorType, retryAfterSeconds: failed?.retryAfterSeconds, statusCode: failed?.statusCode, canRetry: failed?.canRetry, untrustedOrigin: failed?.untrustedOrigin },
+		{ errorType: "throttlingError", retryAfterSeconds: 1, statusCode: 429, canRetry: true, untrustedOrigin: undefined },
+	);
+	assert.ok(!events.some((event) => event.eventName.endsWith(":ContainerClose")), "a throttled attach does not close the container");
+	container.dispose();
 });
