@@ -11,8 +11,6 @@ use std::borrow::Cow;
 use bytes::Bytes;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
-use crate::problem::Problem;
-
 /// Largest request body a function accepts; larger bodies are answered with 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
@@ -36,19 +34,12 @@ impl QueryParams {
     /// Parses a raw (percent-encoded, `+` for space) query string. A name or value whose bytes
     /// are not UTF-8 is refused rather than silently replaced, so a caller never gets a token for
     /// a document id other than the one it sent.
-    pub fn parse(raw: &str) -> Result<Self, Problem> {
+    pub fn parse(raw: &str) -> Result<Self, QueryError> {
         let mut params = QueryParams::default();
         for pair in raw.split('&').filter(|pair| !pair.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
-            let name = decode(name).ok_or_else(|| Problem::InvalidQuery {
-                detail: "The query string is not valid percent-encoded UTF-8.".to_string(),
-            })?;
-            let value = decode(value).ok_or_else(|| Problem::InvalidQuery {
-                detail: format!(
-                    "The value of '{}' is not valid percent-encoded UTF-8.",
-                    name.escape_debug()
-                ),
-            })?;
+            let name = decode(name).ok_or(QueryError::Name)?;
+            let value = decode(value).ok_or_else(|| QueryError::Value { name: name.clone() })?;
             params.insert(name, value);
         }
         Ok(params)
@@ -77,6 +68,28 @@ impl QueryParams {
             .iter()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A query string that is not percent-encoded UTF-8 (a `400 invalid-query` to the caller).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryError {
+    /// A parameter name.
+    Name,
+    /// The value of this parameter.
+    Value { name: String },
+}
+
+impl std::fmt::Display for QueryError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            QueryError::Name => f.write_str("The query string is not valid percent-encoded UTF-8."),
+            QueryError::Value { name } => write!(
+                f,
+                "The value of '{}' is not valid percent-encoded UTF-8.",
+                name.escape_debug()
+            ),
+        }
     }
 }
 
@@ -159,8 +172,7 @@ impl Reply {
 
 #[cfg(test)]
 mod tests {
-    use super::QueryParams;
-    use crate::problem::Problem;
+    use super::{QueryError, QueryParams};
 
     #[test]
     fn repeated_names_are_joined_like_the_host_does() {
@@ -184,12 +196,9 @@ mod tests {
     fn invalid_utf8_is_refused_not_replaced() {
         assert!(matches!(
             QueryParams::parse("documentId=%FF"),
-            Err(Problem::InvalidQuery { .. })
+            Err(QueryError::Value { name }) if name == "documentId"
         ));
-        assert!(matches!(
-            QueryParams::parse("%C3=x"),
-            Err(Problem::InvalidQuery { .. })
-        ));
+        assert!(matches!(QueryParams::parse("%C3=x"), Err(QueryError::Name)));
         // A malformed escape is kept literally, as browsers and ASP.NET do.
         assert_eq!(
             QueryParams::parse("tenantId=%ZZ").unwrap().get("tenantId"),

@@ -290,7 +290,7 @@ impl TableClient {
         path: &str,
         body: Option<&Value>,
     ) -> Result<reqwest::Response, StoreUnavailable> {
-        let date = crate::acs::signing::rfc1123_now();
+        let date = crate::clock::rfc1123_now();
         let authorization = match &self.auth {
             TableAuth::SharedKeyLite {
                 account,

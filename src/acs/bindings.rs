@@ -52,3 +52,9 @@ impl TableBindings {
         self.table.delete(&key_of(caller), &key_of(identity)).await
     }
 }
+/// The bindings live in Table Storage: when it fails, ACS tokens are unavailable.
+impl From<StoreUnavailable> for super::identity::AcsError {
+    fn from(_: StoreUnavailable) -> Self {
+        super::identity::AcsError::Unavailable
+    }
+}

@@ -4,7 +4,7 @@
 
 use crate::acs::signing::AccessKey;
 use crate::azure_credential::BearerToken;
-use crate::config::is_loopback_host;
+use crate::net::is_loopback_host;
 
 /// The token scope of the Communication Services data plane.
 pub const ACS_SCOPE: &str = "https://communication.azure.com/.default";

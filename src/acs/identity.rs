@@ -191,7 +191,7 @@ impl IdentityClient {
                     operation.method.as_str(),
                     &operation.path_and_query,
                     &acs.host,
-                    &signing::rfc1123_now(),
+                    &crate::clock::rfc1123_now(),
                     &operation.body,
                 );
                 request

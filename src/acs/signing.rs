@@ -73,11 +73,6 @@ pub fn sign(
     }
 }
 
-/// Now as an RFC 1123 date (`Wed, 13 Apr 2022 18:09:12 GMT`), what `x-ms-date` carries.
-pub fn rfc1123_now() -> String {
-    httpdate::fmt_http_date(std::time::SystemTime::now())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +128,5 @@ mod tests {
         assert!(AccessKey::from_base64("").is_none());
         let key = AccessKey::from_base64("c2VjcmV0LWtleS1ieXRlcw==").unwrap();
         assert_eq!(format!("{key:?}"), "AccessKey([redacted])");
-        assert_eq!(rfc1123_now().len(), DATE.len());
     }
 }

@@ -2,7 +2,8 @@
 
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 
-use super::{ConfigError, error, is_loopback_url};
+use super::{ConfigError, error};
+use crate::net::is_loopback_url;
 
 /// `AUTH_MODE=entra`: `ENTRA_*`.
 pub(super) fn entra_settings(

@@ -258,22 +258,6 @@ impl Config {
     }
 }
 
-/// Whether an `http://` URL points at this machine (127.0.0.0/8, ::1 or localhost).
-fn is_loopback_url(url: &str) -> bool {
-    url.parse::<warp::http::Uri>()
-        .is_ok_and(|uri| is_loopback_host(uri.host().unwrap_or("")))
-}
-
-/// Whether a URL host is this machine: `localhost`, 127.0.0.0/8 or `::1` (brackets allowed).
-/// Every setting that accepts `http://` (emulators) checks with this.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// A comma-separated list of tenant ids (blanks skipped); the error names the setting and the
 /// bad entry.
 fn tenant_list(name: &str, list: &str) -> Result<Vec<TenantId>, ConfigError> {

@@ -11,8 +11,6 @@
 //!   deletes the identity and its binding. Only the owner can: anyone else gets the same 404 as
 //!   for an identity that does not exist.
 
-use std::time::Duration;
-
 use warp::http::{Method, StatusCode};
 
 use crate::acs::AcsService;
@@ -26,18 +24,13 @@ use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
 use crate::routes::AppState;
 
-const RETRY_AFTER: Duration = Duration::from_secs(5);
-
-pub async fn acs_token_function(state: &AppState, invocation: Invocation) -> Reply {
-    handle(state, &invocation)
-        .await
-        .unwrap_or_else(|problem| problem.to_reply())
-}
-
 /// The caller's id and the store of their bindings (authenticated modes only).
 type Owner<'a> = Option<(&'a str, &'a TableBindings)>;
 
-async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+pub async fn acs_token_function(
+    state: &AppState,
+    invocation: &Invocation,
+) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let acs = state.acs.as_ref().ok_or(Problem::AcsNotConfigured)?;
@@ -69,20 +62,6 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
     }
 }
 
-fn unavailable() -> Problem {
-    Problem::AcsUnavailable {
-        retry_after: RETRY_AFTER,
-    }
-}
-
-fn from_acs(error: AcsError) -> Problem {
-    match error {
-        AcsError::BadRequest(detail) => Problem::AcsRejected { detail },
-        AcsError::NotFound => Problem::UnknownIdentity,
-        AcsError::Denied | AcsError::Unavailable => unavailable(),
-    }
-}
-
 async fn issue(
     acs: &AcsService,
     owner: Owner<'_>,
@@ -93,7 +72,7 @@ async fn issue(
             if !bindings
                 .owns(caller_id, identity)
                 .await
-                .map_err(|_| unavailable())?
+                .map_err(AcsError::from)?
             {
                 return Err(Problem::Forbidden {
                     detail:
@@ -109,13 +88,17 @@ async fn issue(
             bindings
                 .identity_of(caller_id)
                 .await
-                .map_err(|_| unavailable())?,
+                .map_err(AcsError::from)?,
             true,
         ),
         (None, _) => (None, false),
     };
 
-    let connection = acs.connection.connection().await.ok_or_else(unavailable)?;
+    let connection = acs
+        .connection
+        .connection()
+        .await
+        .ok_or(AcsError::Unavailable)?;
     let Some(identity) = identity else {
         return create(acs, owner, &connection, request).await;
     };
@@ -136,11 +119,11 @@ async fn issue(
                 bindings
                     .forget(caller_id, &identity)
                     .await
-                    .map_err(|_| unavailable())?;
+                    .map_err(AcsError::from)?;
             }
             create(acs, owner, &connection, request).await
         }
-        Err(error) => Err(from_acs(error)),
+        Err(error) => Err(error.into()),
     }
 }
 
@@ -154,15 +137,14 @@ async fn create(
     let created = acs
         .client
         .create_identity(connection, &request.scopes, request.expires_in_minutes)
-        .await
-        .map_err(from_acs)?;
+        .await?;
     if let Some((caller_id, bindings)) = owner {
         // Without the binding the caller could never refresh this identity: fail rather than
         // hand out a token that cannot be renewed.
         bindings
             .remember(caller_id, &created.communication_user_id)
             .await
-            .map_err(|_| unavailable())?;
+            .map_err(AcsError::from)?;
     }
     Ok(created)
 }
@@ -183,34 +165,35 @@ async fn manage(
         Some(identity) => bindings
             .owns(caller_id, identity)
             .await
-            .map_err(|_| unavailable())?
+            .map_err(AcsError::from)?
             .then(|| identity.clone()),
         None => bindings
             .identity_of(caller_id)
             .await
-            .map_err(|_| unavailable())?,
+            .map_err(AcsError::from)?,
     };
     // Not the caller's: the same answer as for an identity that does not exist.
     let identity = identity.ok_or(Problem::UnknownIdentity)?;
-    let connection = acs.connection.connection().await.ok_or_else(unavailable)?;
+    let connection = acs
+        .connection
+        .connection()
+        .await
+        .ok_or(AcsError::Unavailable)?;
     let done = match request.action {
         AcsAction::Delete => {
             match acs.client.delete_identity(&connection, &identity).await {
                 // Already gone at ACS: the binding is what is left to remove.
                 Ok(()) | Err(AcsError::NotFound) => {}
-                Err(error) => return Err(from_acs(error)),
+                Err(error) => return Err(error.into()),
             }
             bindings
                 .forget(caller_id, &identity)
                 .await
-                .map_err(|_| unavailable())?;
+                .map_err(AcsError::from)?;
             "deleted"
         }
         _ => {
-            acs.client
-                .revoke_tokens(&connection, &identity)
-                .await
-                .map_err(from_acs)?;
+            acs.client.revoke_tokens(&connection, &identity).await?;
             "revoked"
         }
     };

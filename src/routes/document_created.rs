@@ -15,18 +15,16 @@ use crate::clock::unix_now;
 use crate::documents::creation::{self, CreationError};
 use crate::documents::request::CreatedRequest;
 use crate::documents::{DocumentRef, Registration};
-use crate::invocation::{Invocation, Reply};
+use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::KeyError;
 use crate::problem::Problem;
 use crate::routes::AppState;
 
-pub async fn document_created_function(state: &AppState, invocation: Invocation) -> Reply {
-    register(state, &invocation)
-        .await
-        .unwrap_or_else(|problem| problem.to_reply())
-}
-
-async fn register(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+pub async fn document_created_function(
+    state: &AppState,
+    invocation: &Invocation,
+    log: &mut RequestLog,
+) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
     let documents = state
@@ -35,22 +33,20 @@ async fn register(state: &AppState, invocation: &Invocation) -> Result<Reply, Pr
         .ok_or(Problem::DocumentsNotConfigured)?;
     let request = CreatedRequest::parse(&invocation.query, &invocation.body)?;
 
-    let unverified = creation::read(&request.token).map_err(from_creation)?;
+    let unverified = creation::read(&request.token)?;
+    log.tenant_id = Some(unverified.tenant_id().as_str().to_owned());
     state.policy.admit_tenant(unverified.tenant_id())?;
-    let key = state
-        .keys
-        .key(unverified.tenant_id())
-        .await
-        .map_err(|error| match error {
-            // Not revealed as "unknown tenant": to the caller it is a token nobody here signed.
-            KeyError::UnknownTenant => from_creation(CreationError::Rejected(
-                "token: its signature is not the tenant's",
-            )),
-            KeyError::Unavailable { retry_after } => Problem::KeyStoreUnavailable { retry_after },
-        })?;
-    let created = unverified
-        .verify(&key, &request.document_id, unix_now())
-        .map_err(from_creation)?;
+    let key = match state.keys.key(unverified.tenant_id()).await {
+        Ok(key) => key,
+        // Not revealed as "unknown tenant": to the caller it is a token nobody here signed.
+        Err(KeyError::UnknownTenant) => {
+            return Err(CreationError::Rejected("token: its signature is not the tenant's").into());
+        }
+        Err(KeyError::Unavailable { retry_after }) => {
+            return Err(Problem::KeyStoreUnavailable { retry_after });
+        }
+    };
+    let created = unverified.verify(&key, &request.document_id, unix_now())?;
     if caller.id().is_some_and(|id| id != created.user_id) {
         return Err(Problem::Forbidden {
             detail: "token: the document was created by another user.".to_string(),
@@ -63,8 +59,7 @@ async fn register(state: &AppState, invocation: &Invocation) -> Result<Reply, Pr
     };
     let registration = documents
         .register_owner(&document, &created.user_id)
-        .await
-        .map_err(super::document_problem)?;
+        .await?;
     let status = match registration {
         Registration::Created => {
             audit::document(
@@ -89,18 +84,4 @@ async fn register(state: &AppState, invocation: &Invocation) -> Result<Reply, Pr
         "application/json",
         body.to_string().into_bytes(),
     ))
-}
-
-fn from_creation(error: CreationError) -> Problem {
-    match error {
-        CreationError::Malformed(detail) => Problem::invalid("token", strip(detail)),
-        CreationError::Rejected(detail) => Problem::Forbidden {
-            detail: detail.to_string(),
-        },
-    }
-}
-
-/// The detail without its `token: ` prefix (an invalid-parameter problem adds it).
-fn strip(detail: &str) -> &str {
-    detail.strip_prefix("token: ").unwrap_or(detail)
 }

@@ -15,23 +15,22 @@ use warp::http::StatusCode;
 use crate::audit;
 use crate::caller::Caller;
 use crate::documents::request::{MembersAction, MembersRequest};
-use crate::invocation::{Invocation, Reply};
+use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::problem::Problem;
 use crate::routes::AppState;
 
-pub async fn document_members_function(state: &AppState, invocation: Invocation) -> Reply {
-    handle(state, &invocation)
-        .await
-        .unwrap_or_else(|problem| problem.to_reply())
-}
-
-async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Problem> {
+pub async fn document_members_function(
+    state: &AppState,
+    invocation: &Invocation,
+    log: &mut RequestLog,
+) -> Result<Reply, Problem> {
     let caller = state.auth.caller(&invocation.headers).await?;
     let documents = state
         .documents
         .as_ref()
         .ok_or(Problem::DocumentsNotConfigured)?;
     let request = MembersRequest::parse(&invocation.method, &invocation.query, &invocation.body)?;
+    log.tenant_id = Some(request.document.tenant_id.as_str().to_owned());
     let Caller::Principal(principal) = caller else {
         return Err(Problem::Forbidden {
             detail:
@@ -44,25 +43,16 @@ async fn handle(state: &AppState, invocation: &Invocation) -> Result<Reply, Prob
     let me = principal.id.as_str();
     let mut body = match &request.action {
         MembersAction::List => {
-            let members = documents
-                .members(document, me)
-                .await
-                .map_err(super::document_problem)?;
+            let members = documents.members(document, me).await?;
             json!({ "members": members })
         }
         MembersAction::Set { user_id, role } => {
-            documents
-                .set_member(document, me, user_id, *role)
-                .await
-                .map_err(super::document_problem)?;
+            documents.set_member(document, me, user_id, *role).await?;
             audit::document("member-set", document, user_id, role.as_str(), me);
             json!({ "userId": user_id, "role": role.as_str() })
         }
         MembersAction::Remove { user_id } => {
-            documents
-                .remove_member(document, me, user_id)
-                .await
-                .map_err(super::document_problem)?;
+            documents.remove_member(document, me, user_id).await?;
             audit::document("member-removed", document, user_id, "none", me);
             json!({ "userId": user_id, "removed": true })
         }

@@ -1,9 +1,12 @@
-//! The functions of this app, one file each. A function takes an [`Invocation`] and always
-//! answers with a [`Reply`]: errors are already rendered as problem documents here.
+//! The functions of this app, one file each, all of one shape: a function takes the
+//! [`Invocation`] and returns `Result<Reply, Problem>`. Domain errors become problems through the
+//! `From` impls in [`problems`]; [`Function::invoke`] renders a problem, and adds CORS around
+//! every function.
 
 pub mod acs_token;
 pub mod document_created;
 pub mod document_members;
+mod problems;
 pub mod token;
 
 use std::sync::Arc;
@@ -13,7 +16,7 @@ use warp::http::Method;
 use crate::acs::AcsService;
 use crate::caller::Authenticator;
 use crate::cors::Cors;
-use crate::documents::{DocumentError, Documents};
+use crate::documents::Documents;
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::keys::TenantKeys;
 use crate::policy::Policy;
@@ -87,32 +90,20 @@ impl Function {
         reply
     }
 
+    /// The function itself. The functions that know the tenant note it in `log`, for the
+    /// request's log line.
     async fn run(self, state: &AppState, invocation: Invocation, log: &mut RequestLog) -> Reply {
-        match self {
-            Function::Token => token::token_function(state, invocation, log).await,
-            Function::AcsToken => acs_token::acs_token_function(state, invocation).await,
+        let answer = match self {
+            Function::Token => token::token_function(state, &invocation, log).await,
+            Function::AcsToken => acs_token::acs_token_function(state, &invocation).await,
             Function::DocumentCreated => {
-                document_created::document_created_function(state, invocation).await
+                document_created::document_created_function(state, &invocation, log).await
             }
             Function::DocumentMembers => {
-                document_members::document_members_function(state, invocation).await
+                document_members::document_members_function(state, &invocation, log).await
             }
-        }
-    }
-}
-
-/// A refused document operation as the caller sees it.
-fn document_problem(error: DocumentError) -> Problem {
-    match error {
-        DocumentError::NotAllowed(detail) => Problem::Forbidden {
-            detail: detail.to_string(),
-        },
-        DocumentError::Conflict(detail) => Problem::Conflict {
-            detail: detail.to_string(),
-        },
-        DocumentError::Unavailable => Problem::DocumentStoreUnavailable {
-            retry_after: std::time::Duration::from_secs(5),
-        },
+        };
+        answer.unwrap_or_else(|problem| problem.to_reply())
     }
 }
 

@@ -10,23 +10,12 @@ use warp::http::{HeaderMap, StatusCode, header};
 
 use crate::audit;
 use crate::invocation::{Invocation, Reply, RequestLog};
-use crate::keys::KeyError;
 use crate::problem::Problem;
 use crate::request::{Scopes, TokenRequest};
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
 pub async fn token_function(
-    state: &AppState,
-    invocation: Invocation,
-    log: &mut RequestLog,
-) -> Reply {
-    issue(state, &invocation, log)
-        .await
-        .unwrap_or_else(|problem| problem.to_reply())
-}
-
-async fn issue(
     state: &AppState,
     invocation: &Invocation,
     log: &mut RequestLog,
@@ -44,21 +33,13 @@ async fn issue(
     let scopes_asked = request.scopes.is_some();
     let mut grant = state.policy.grant(caller, request)?;
     if let Some(documents) = &state.documents {
-        documents
-            .authorize(&mut grant, scopes_asked)
-            .await
-            .map_err(super::document_problem)?;
+        documents.authorize(&mut grant, scopes_asked).await?;
     }
     let key = state
         .keys
         .key(&grant.tenant_id)
         .await
-        .map_err(|error| match error {
-            KeyError::UnknownTenant => Problem::UnknownTenant {
-                tenant_id: grant.tenant_id.as_str().to_owned(),
-            },
-            KeyError::Unavailable { retry_after } => Problem::KeyStoreUnavailable { retry_after },
-        })?;
+        .map_err(super::problems::key_problem(&grant.tenant_id))?;
     let token = token::issue(&grant, &key);
     audit::fluid_token(&grant, &token, state.auth.mode(), client_app.as_deref());
 

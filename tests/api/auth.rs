@@ -294,7 +294,7 @@ async fn an_unreachable_identity_provider_is_503() {
 }
 
 async fn unreachable_identity_provider(protocol: Protocol) {
-    let closed = format!("http://127.0.0.1:{}", host_emulator::free_port());
+    let closed = format!("http://127.0.0.1:{}", ports::free_port());
     let settings = [
         ("AUTH_MODE", "entra"),
         ("ENTRA_AUTHORITY", closed.as_str()),

@@ -400,7 +400,7 @@ async fn an_unreachable_table_is_a_503_never_a_token() {
     // Nothing listens on this port: every table request fails.
     let closed = format!(
         "AccountName=gone;AccountKey=Z29uZQ==;TableEndpoint=http://127.0.0.1:{}/gone",
-        crate::support::host_emulator::free_port()
+        crate::support::ports::free_port()
     );
     for protocol in PROTOCOLS {
         let app = members_app(

@@ -553,7 +553,7 @@ async fn standalone_runs_answer_only_requests_for_this_machine() {
     for host in [
         format!("evil.example:{port}"),
         "localhost.evil.example".to_string(),
-        "127.0.0.2".to_string(),
+        "[::2]".to_string(),
     ] {
         for method in [reqwest::Method::GET, reqwest::Method::OPTIONS] {
             let response = client

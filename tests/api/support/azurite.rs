@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use tokio::process::{Child, Command};
 
-use super::host_emulator::free_port;
 use super::loopback_server::TestCertificate;
+use super::ports::free_port;
 use super::repo_root;
 
 const ACCOUNT: &str = "bindingsacct";

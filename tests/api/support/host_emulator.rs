@@ -250,7 +250,7 @@ impl HostEmulator {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let port = listening_port(&mut child, &output).await;
+        let port = wait_for_listening(&mut child, &output).await;
         let mut emulator = HostEmulator {
             child: Some(child),
             port,
@@ -649,15 +649,14 @@ fn capture<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 }
 
 /// The port in the handler's `listening` line (it was started on port 0).
-async fn listening_port(child: &mut Child, output: &Arc<Mutex<String>>) -> u16 {
+async fn wait_for_listening(child: &mut Child, output: &Arc<Mutex<String>>) -> u16 {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let found = output.lock().unwrap().lines().find_map(|line| {
-            let event: Value = serde_json::from_str(line).ok()?;
-            (event["message"] == "listening")
-                .then(|| event["address"].as_str()?.rsplit(':').next()?.parse().ok())
-                .flatten()
-        });
+        let found = output
+            .lock()
+            .unwrap()
+            .lines()
+            .find_map(super::listening_port_in);
         if let Some(port) = found {
             return port;
         }
@@ -674,15 +673,6 @@ async fn listening_port(child: &mut Child, output: &Arc<Mutex<String>>) -> u16 {
         );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-}
-
-/// A port that was free a moment ago (the host picks ports the same way).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn uuid_like() -> String {

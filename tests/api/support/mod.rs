@@ -8,6 +8,7 @@ pub mod identity_emulator;
 pub mod keyvault_emulator;
 pub mod loopback_server;
 pub mod openid_emulator;
+pub mod ports;
 pub mod public_front;
 
 use std::path::Path;
@@ -209,6 +210,16 @@ pub fn direct_client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().build().unwrap()
 }
 
+/// The port in the handler's `listening` log line (it was started on port 0); `None` for any
+/// other line.
+pub fn listening_port_in(line: &str) -> Option<u16> {
+    let event: Value = serde_json::from_str(line).ok()?;
+    if event["message"] != "listening" {
+        return None;
+    }
+    event["address"].as_str()?.rsplit(':').next()?.parse().ok()
+}
+
 /// Reads the handler's stdout up to its `listening` line (it was started on port 0); the port.
 /// The rest of the output stays in `stdout` for the caller to read, or not.
 pub async fn listening_port(stdout: &mut tokio::io::BufReader<tokio::process::ChildStdout>) -> u16 {
@@ -224,10 +235,8 @@ pub async fn listening_port(stdout: &mut tokio::io::BufReader<tokio::process::Ch
         .expect("the handler said where it listens")
         .unwrap();
         assert!(read > 0, "the handler exited before listening");
-        let event: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
-        if event["message"] == "listening" {
-            let address = event["address"].as_str().unwrap();
-            return address.rsplit(':').next().unwrap().parse().unwrap();
+        if let Some(port) = listening_port_in(&line) {
+            return port;
         }
     }
 }

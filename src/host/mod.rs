@@ -1,0 +1,265 @@
+//! The Azure Functions custom-handler protocol.
+//!
+//! The host talks to this process over HTTP on 127.0.0.1 in one of two ways per function:
+//!
+//! - **Forwarding** (`enableForwardingHttpRequest` / `enableProxyingHttpRequest` in host.json):
+//!   the client's request arrives as it was sent, at its public path
+//!   `/{routePrefix}/{FunctionName}`, and our HTTP response goes back to the client as it is.
+//! - **Envelope** (the default): `POST /{FunctionName}` with a JSON invocation whose `Data.req`
+//!   describes the client's request; we answer HTTP 200 with
+//!   `{"Outputs":{"res":{statusCode,headers,body}},"Logs":[…],"ReturnValue":null}`.
+//!
+//! Both are served at all times, so the handler works whatever host.json says (older hosts
+//! ignore `enableProxyingHttpRequest` and silently fall back to the envelope). Both become the
+//! same [`Invocation`], so a request gets the same status, headers and body either way.
+//! `GET /` answers the host's readiness poll.
+//!
+//! This file is the warp filter and the exchange; [`routing`] decides where a request goes (once
+//! per request), [`envelope`] reads and writes the envelope format.
+
+mod envelope;
+mod routing;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Buf, Bytes, BytesMut};
+use futures_util::{Stream, StreamExt};
+use warp::Filter;
+use warp::filters::path::FullPath;
+use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::reply::Response;
+
+use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
+use crate::net;
+use crate::problem::Problem;
+use crate::routes::{AppState, Function};
+use envelope::EnvelopeRequest;
+pub use routing::Routing;
+use routing::{Route, route};
+
+/// An envelope carries the client's body JSON-escaped (up to 6 bytes per byte) or base64'd, plus
+/// headers; this bounds what we read before the body itself is checked against [`MAX_BODY_BYTES`].
+const MAX_ENVELOPE_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// The header the host sets on every invocation, in both modes.
+const INVOCATION_ID: &str = "x-azure-functions-invocationid";
+
+/// The whole HTTP surface of the handler as one warp filter.
+///
+/// `standalone`: a run without the Functions host, which otherwise decides which requests reach
+/// the handler. Standalone, the handler listens on 127.0.0.1 for a developer — and a web page the
+/// developer visits can reach 127.0.0.1 too — so it answers only requests whose `Host` names this
+/// machine ([`net::host_header_is_loopback`]): DNS rebinding gets `421`.
+pub fn handler(
+    state: Arc<AppState>,
+    routing: Routing,
+    standalone: bool,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone {
+    let routing = Arc::new(routing);
+    let query = warp::query::raw().or(warp::any().map(String::new)).unify();
+    warp::method()
+        .and(warp::path::full())
+        .and(query)
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .then(
+            move |method, path: FullPath, query: String, headers, body| {
+                let state = Arc::clone(&state);
+                let routing = Arc::clone(&routing);
+                async move {
+                    if standalone && !net::host_header_is_loopback(&headers) {
+                        return into_response(Problem::ForeignHost.to_reply());
+                    }
+                    let request = HttpRequest {
+                        method,
+                        path: path.as_str().to_owned(),
+                        query,
+                        headers,
+                    };
+                    dispatch(&state, &routing, request, body).await
+                }
+            },
+        )
+        .recover(|_rejection| async {
+            Ok::<_, Infallible>(into_response(Problem::Internal.to_reply()))
+        })
+        .unify()
+}
+
+struct HttpRequest {
+    method: Method,
+    path: String,
+    query: String,
+    headers: HeaderMap,
+}
+
+/// The status the client sees, and the HTTP response for the host.
+type Outcome = (StatusCode, Response);
+
+async fn dispatch<S, B>(
+    state: &AppState,
+    routing: &Routing,
+    request: HttpRequest,
+    body: S,
+) -> Response
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let started = Instant::now();
+    let invocation_id = request
+        .headers
+        .get(INVOCATION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let mut log = RequestLog::default();
+    let (mode, function, (status, response)) = match route(&request.method, &request.path, routing)
+    {
+        // Readiness is never held back by a stalled stdout, and is not logged.
+        Route::Readiness => {
+            return into_response(Reply::new(
+                StatusCode::OK,
+                "text/plain; charset=utf-8",
+                "ready",
+            ));
+        }
+        Route::Forwarded(function) => {
+            // A stalled stdout holds requests back here, asynchronously, before they do any work.
+            crate::log_writer::room().await;
+            let outcome = invoke_forwarded(state, function, request, body, &mut log).await;
+            ("forwarded", Some(function), outcome)
+        }
+        Route::Envelope(function) => {
+            crate::log_writer::room().await;
+            let outcome = invoke_envelope(state, function, request, body, &mut log).await;
+            ("envelope", Some(function), outcome)
+        }
+        Route::NotFound => {
+            crate::log_writer::room().await;
+            log.client_request(&request.method, request.path);
+            ("none", None, plain(Problem::NotFound.to_reply()))
+        }
+    };
+    // One flat event per request: cheaper than a span per request, and just as searchable.
+    tracing::info!(
+        mode,
+        method = log.method.as_ref().map(Method::as_str),
+        path = log.path.as_deref(),
+        function = function.map(Function::name),
+        invocation_id = invocation_id.as_deref(),
+        tenant_id = log.tenant_id.as_deref(),
+        status = status.as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+fn plain(reply: Reply) -> Outcome {
+    (reply.status, into_response(reply))
+}
+
+/// Forwarding mode: the client's own request in, our response straight back.
+async fn invoke_forwarded<S, B>(
+    state: &AppState,
+    function: Function,
+    request: HttpRequest,
+    body: S,
+    log: &mut RequestLog,
+) -> Outcome
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    log.client_request(&request.method, request.path);
+    let body = match read_body(&request.headers, body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(problem) => return plain(problem.to_reply()),
+    };
+    let query = match QueryParams::parse(&request.query) {
+        Ok(query) => query,
+        Err(error) => return plain(Problem::from(error).to_reply()),
+    };
+    let invocation = Invocation {
+        method: request.method,
+        query,
+        headers: request.headers,
+        body,
+    };
+    plain(function.invoke(state, invocation, log).await)
+}
+
+/// Reads a body of at most `limit` bytes; a larger one is refused as soon as it is seen.
+async fn read_body<S, B>(headers: &HeaderMap, mut body: S, limit: usize) -> Result<Bytes, Problem>
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let too_large = Problem::BodyTooLarge {
+        limit: MAX_BODY_BYTES,
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large);
+    }
+    let mut bytes = BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
+    while let Some(chunk) = body.next().await {
+        let mut chunk = chunk.map_err(|_| Problem::InvalidBody {
+            detail: "The request body could not be read.".to_string(),
+        })?;
+        if bytes.len() + chunk.remaining() > limit {
+            return Err(too_large);
+        }
+        while chunk.has_remaining() {
+            let part = chunk.chunk();
+            bytes.extend_from_slice(part);
+            let n = part.len();
+            chunk.advance(n);
+        }
+    }
+    Ok(bytes.freeze())
+}
+
+fn into_response(reply: Reply) -> Response {
+    let mut response = Response::new(reply.body.into());
+    *response.status_mut() = reply.status;
+    for (name, value) in reply.headers {
+        response.headers_mut().append(name, value);
+    }
+    response
+}
+
+/// Envelope mode: the client's request inside the JSON invocation, our response inside the
+/// JSON result. A body that is not a valid invocation is answered to the host directly.
+async fn invoke_envelope<S, B>(
+    state: &AppState,
+    function: Function,
+    request: HttpRequest,
+    body: S,
+    log: &mut RequestLog,
+) -> Outcome
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    let envelope = match read_body(&request.headers, body, MAX_ENVELOPE_BYTES).await {
+        Ok(bytes) => envelope::parse(&bytes, log),
+        Err(problem) => Err(problem),
+    };
+    let reply = match envelope {
+        Ok(EnvelopeRequest::Ok(invocation)) => function.invoke(state, invocation, log).await,
+        Ok(EnvelopeRequest::TooLarge(problem)) => problem.to_reply(),
+        Err(problem) => return plain(problem.to_reply()),
+    };
+    let response = into_response(Reply::new(
+        StatusCode::OK,
+        "application/json; charset=utf-8",
+        envelope::result(function.name(), &reply),
+    ));
+    (reply.status, response)
+}
