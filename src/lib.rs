@@ -22,6 +22,7 @@ pub mod clock;
 pub mod config;
 pub mod cors;
 pub mod documents;
+pub mod domain;
 pub mod host;
 pub mod invocation;
 pub mod json;

@@ -18,8 +18,9 @@ use std::collections::BTreeSet;
 use uuid::Uuid;
 
 use crate::caller::Caller;
+use crate::domain::{Lifetime, Scopes, TenantId};
 use crate::problem::Problem;
-use crate::request::{Lifetime, Scopes, TenantId, TokenRequest};
+use crate::request::TokenRequest;
 use crate::token::{FluidUser, Grant};
 
 #[derive(Debug, Clone)]
@@ -122,8 +123,8 @@ fn forbidden(detail: &str) -> Problem {
 mod tests {
     use super::*;
     use crate::caller::Principal;
+    use crate::domain::Scope;
     use crate::invocation::QueryParams;
-    use crate::request::Scope;
 
     fn max() -> Lifetime {
         Lifetime::new(1800, Lifetime::HARD_CAP).unwrap()

@@ -12,9 +12,9 @@ use hmac::Mac;
 use serde::Serialize;
 use uuid::Uuid;
 
+use crate::domain::{AdditionalDetails, DocumentId, Lifetime, Scopes, TenantId};
 use crate::json;
 use crate::keys::TenantKey;
-use crate::request::{AdditionalDetails, DocumentId, Lifetime, Scopes, TenantId};
 
 /// base64url of `{"alg":"HS256","typ":"JWT"}`, the exact header bytes `generateToken` signs.
 const HEADER_B64: &str = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9";

@@ -102,7 +102,12 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
     let mut files = Vec::new();
     rust_files(&src, &mut files);
     let module_of = |path: &Path| -> String {
-        let first = path.strip_prefix(&src).unwrap().components().next().unwrap();
+        let first = path
+            .strip_prefix(&src)
+            .unwrap()
+            .components()
+            .next()
+            .unwrap();
         first
             .as_os_str()
             .to_string_lossy()
@@ -114,8 +119,10 @@ fn module_graph() -> BTreeMap<String, BTreeSet<String>> {
         .map(|f| module_of(f))
         .filter(|m| m != "lib" && m != "main")
         .collect();
-    let mut graph: BTreeMap<String, BTreeSet<String>> =
-        modules.iter().map(|m| (m.clone(), BTreeSet::new())).collect();
+    let mut graph: BTreeMap<String, BTreeSet<String>> = modules
+        .iter()
+        .map(|m| (m.clone(), BTreeSet::new()))
+        .collect();
     for file in &files {
         let module = module_of(file);
         let Some(edges) = graph.get_mut(&module) else {
@@ -168,20 +175,27 @@ fn top_level_modules_import_in_one_direction() {
     assert!(graph.len() > 15, "{graph:?}");
     assert!(graph["routes"].contains("token"), "the graph sees imports");
     let found = cycles(&graph);
-    assert!(found.is_empty(), "import cycles between top-level modules: {found:?}");
+    assert!(
+        found.is_empty(),
+        "import cycles between top-level modules: {found:?}"
+    );
 }
 
 #[test]
 fn the_cycle_check_finds_cycles() {
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (from, to) in [("a", "b"), ("b", "c"), ("c", "a"), ("d", "a"), ("e", "f"), ("f", "e")] {
+    for (from, to) in [
+        ("a", "b"),
+        ("b", "c"),
+        ("c", "a"),
+        ("d", "a"),
+        ("e", "f"),
+        ("f", "e"),
+    ] {
         graph.entry(from.into()).or_default().insert(to.into());
         graph.entry(to.into()).or_default();
     }
-    assert_eq!(
-        cycles(&graph),
-        [vec!["a", "b", "c"], vec!["e", "f"]]
-    );
+    assert_eq!(cycles(&graph), [vec!["a", "b", "c"], vec!["e", "f"]]);
     let code = production_code(
         "use crate::{a::X, b};\n// crate::c\nlet s = \"crate::d\"; let q = '\"'; crate::e::f();\n#[cfg(test)]\nuse crate::g;",
     );

@@ -23,12 +23,12 @@ use fluid_token_service::acs::request::AcsTokenRequest;
 use fluid_token_service::caller::Authenticator;
 use fluid_token_service::documents::store::MemoryStore;
 use fluid_token_service::documents::{DocumentAccess, Documents};
+use fluid_token_service::domain::{Lifetime, Scopes, TenantId};
 use fluid_token_service::host::{self, Routing};
 use fluid_token_service::invocation::QueryParams;
 use fluid_token_service::keys::local::LocalKeys;
 use fluid_token_service::policy::Policy;
 use fluid_token_service::problem::Problem;
-use fluid_token_service::request::{Lifetime, Scopes, TenantId};
 use fluid_token_service::routes::AppState;
 use fluid_token_service::secret::Secret;
 

@@ -13,10 +13,10 @@ pub mod signing;
 
 use std::sync::{Arc, LazyLock};
 
+use crate::domain::TenantId;
 use crate::keys::cache::CachedKeys;
 use crate::keys::vault::VaultSecrets;
 use crate::keys::{FetchError, FetchFuture, KeySource};
-use crate::request::TenantId;
 use bindings::TableBindings;
 use connection::AcsConnection;
 use identity::IdentityClient;

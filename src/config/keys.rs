@@ -7,9 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::azure_credential::AzureCredential;
+use crate::domain::TenantId;
 use crate::keys::cache::CachePolicy;
 use crate::keys::vault::{SecretNameTemplate, VaultSettings};
-use crate::request::TenantId;
 use crate::secret::Secret;
 
 use super::{ConfigError, error, flag, milliseconds, seconds, tenant_list};

@@ -29,8 +29,8 @@ use std::time::Duration;
 
 use crate::caller::entra::EntraSettings;
 use crate::cors::Cors;
+use crate::domain::{Lifetime, Scopes, TenantId};
 use crate::policy::Policy;
-use crate::request::{Lifetime, Scopes, TenantId};
 
 use acs::acs_settings;
 pub use acs::{AcsConnectionSetting, AcsSettings};
@@ -727,7 +727,7 @@ mod tests {
         assert_eq!(c.policy.allowed_tenants.unwrap().len(), 2);
         assert_eq!(
             c.policy.allowed_scopes.as_slice(),
-            &[crate::request::Scope::DocRead]
+            &[crate::domain::Scope::DocRead]
         );
         assert!(c.policy.allow_caller_user_name);
         for bad in [

@@ -17,8 +17,8 @@ use hmac::Mac;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::domain::{DocumentId, TenantId};
 use crate::keys::TenantKey;
-use crate::request::{DocumentId, TenantId};
 
 /// Clock skew allowed on `exp` and `iat`.
 pub const SKEW_SECONDS: u64 = 60;
@@ -158,7 +158,7 @@ impl Unverified<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Lifetime, Scopes};
+    use crate::domain::{Lifetime, Scopes};
     use crate::token::{FluidUser, Grant};
     use hmac::Hmac;
     use sha2::Sha256;

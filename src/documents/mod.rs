@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::request::{DocumentId, Scope, TenantId};
+use crate::domain::{DocumentId, Scope, TenantId};
 use crate::table_storage::StoreUnavailable;
 use crate::token::Grant;
 use cache::RoleCache;
@@ -269,7 +269,7 @@ const NOT_A_MEMBER: &str = "documentId: you are not a member of this document.";
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::{Lifetime, Scopes};
+    use crate::domain::{Lifetime, Scopes};
     use crate::token::FluidUser;
     use store::MemoryStore;
 

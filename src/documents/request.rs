@@ -4,9 +4,10 @@
 use warp::http::Method;
 
 use super::{DocumentRef, Role};
+use crate::domain::{DocumentId, TenantId, UserField};
 use crate::invocation::QueryParams;
 use crate::problem::Problem;
-use crate::request::{DocumentId, Params, TenantId, UserField, parse_body};
+use crate::request::{Params, parse_body};
 
 /// `DocumentCreated`: the new container's id and the creation token the service returned.
 #[derive(Debug)]

@@ -35,8 +35,8 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
+use crate::domain::TenantId;
 use crate::keys::{FetchError, KeyError, KeyFuture, KeySource, TenantKey, TenantKeys};
-use crate::request::TenantId;
 
 /// How long keys stay fresh, usable and absent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
+use crate::domain::TenantId;
 use crate::keys::{KeyError, KeyFuture, TenantKey, TenantKeys};
-use crate::request::TenantId;
 use crate::secret::Secret;
 
 /// Keys from a fixed map; a tenant not in it is unknown.

@@ -20,7 +20,7 @@ use std::time::Duration;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use crate::request::TenantId;
+use crate::domain::TenantId;
 
 /// A tenant's signing key, held as an HMAC-SHA256 state already keyed with the UTF-8 bytes of the
 /// key string (exactly how Fluid's `generateToken` and Riddler's `jsonwebtoken.verify` use it).

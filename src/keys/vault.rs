@@ -16,8 +16,8 @@ use azure_security_keyvault_secrets::{SecretClient, SecretClientOptions};
 
 use crate::azure_credential::{AzureCredential, no_retries};
 
+use crate::domain::TenantId;
 use crate::keys::{FetchError, FetchFuture, KeySource, TenantKey};
-use crate::request::TenantId;
 use crate::secret::Secret;
 
 /// The placeholder of [`SecretNameTemplate`].

@@ -1,261 +1,18 @@
-//! The token request, parsed once into types that cannot hold invalid values.
+//! The token request, parsed once into the [`crate::domain`] types.
 //!
-//! Parameters come from the query string or a JSON object body; the query wins where both give
-//! one, as in the original Node function (`req.query.x || req.body.x`). Every rule of the request
-//! contract lives in a constructor below, so code after [`TokenRequest::parse`] never re-checks.
+//! Every rule of the request contract lives in a domain type's constructor or below, so code
+//! after [`TokenRequest::parse`] never re-checks. [`params`] is the parameter reader the other
+//! request parsers (ACS, documents) share.
 
 mod bracket_details;
+mod params;
 
-use serde::Serialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
+use crate::domain::{AdditionalDetails, DocumentId, Lifetime, Scopes, TenantId, UserField};
 use crate::invocation::QueryParams;
 use crate::problem::Problem;
-
-/// An Azure Fluid Relay tenant id: 1–128 characters of `[A-Za-z0-9._-]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct TenantId(String);
-
-impl TenantId {
-    pub const PARAMETER: &'static str = "tenantId";
-
-    pub fn parse(value: &str) -> Result<Self, Problem> {
-        if value.is_empty() {
-            return Err(Problem::invalid(Self::PARAMETER, "is required"));
-        }
-        if value.len() > 128 {
-            return Err(Problem::invalid(
-                Self::PARAMETER,
-                "must be at most 128 characters",
-            ));
-        }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        {
-            return Err(Problem::invalid(
-                Self::PARAMETER,
-                "may contain only letters, digits, '.', '_' and '-'",
-            ));
-        }
-        Ok(TenantId(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A container id, or `""` when the token is for creating a container (the service assigns the
-/// id then). At most 256 characters, no control characters.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct DocumentId(String);
-
-impl DocumentId {
-    pub const PARAMETER: &'static str = "documentId";
-
-    pub fn parse(value: &str) -> Result<Self, Problem> {
-        check_length(Self::PARAMETER, value, 256)?;
-        if value.chars().any(char::is_control) {
-            return Err(Problem::invalid(
-                Self::PARAMETER,
-                "must not contain control characters",
-            ));
-        }
-        Ok(DocumentId(value.to_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A user id or display name supplied by the caller: 1–256 characters. An empty value counts as
-/// absent, as in `generateToken`, which replaces an empty id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserField(String);
-
-impl UserField {
-    pub fn parse(parameter: &'static str, value: &str) -> Result<Option<Self>, Problem> {
-        check_length(parameter, value, 256)?;
-        Ok((!value.is_empty()).then(|| UserField(value.to_owned())))
-    }
-
-    pub fn into_string(self) -> String {
-        self.0
-    }
-}
-
-/// One Fluid scope. There are exactly three (`ScopeType` in `@fluidframework/driver-definitions`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    DocRead,
-    DocWrite,
-    SummaryWrite,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::DocRead, Scope::DocWrite, Scope::SummaryWrite];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::DocRead => "doc:read",
-            Scope::DocWrite => "doc:write",
-            Scope::SummaryWrite => "summary:write",
-        }
-    }
-
-    fn parse(value: &str) -> Result<Self, Problem> {
-        Scope::ALL
-            .into_iter()
-            .find(|scope| scope.as_str() == value)
-            .ok_or_else(|| {
-                Problem::invalid(
-                    Scopes::PARAMETER,
-                    "each scope must be one of doc:read, doc:write, summary:write",
-                )
-            })
-    }
-}
-
-impl Serialize for Scope {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.as_str())
-    }
-}
-
-/// A non-empty set of scopes in the order first requested, without duplicates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Scopes {
-    items: [Scope; 3],
-    len: usize,
-}
-
-impl Scopes {
-    pub const PARAMETER: &'static str = "scopes";
-
-    /// `doc:read`, `doc:write`, `summary:write`: what a collaborating client (and its
-    /// summarizer, which shares the token provider) needs.
-    pub fn all() -> Self {
-        Scopes {
-            items: Scope::ALL,
-            len: 3,
-        }
-    }
-
-    /// Scopes from a comma-separated list such as `doc:read,doc:write`.
-    pub fn parse_list(list: &str) -> Result<Self, Problem> {
-        Scopes::from_names(list.split(',').map(str::trim))
-    }
-
-    fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, Problem> {
-        let mut scopes = Scopes {
-            items: Scope::ALL,
-            len: 0,
-        };
-        for name in names {
-            let scope = Scope::parse(name)?;
-            if !scopes.as_slice().contains(&scope) {
-                scopes.items[scopes.len] = scope;
-                scopes.len += 1;
-            }
-        }
-        if scopes.len == 0 {
-            return Err(Problem::invalid(
-                Self::PARAMETER,
-                "must name at least one scope",
-            ));
-        }
-        Ok(scopes)
-    }
-
-    pub fn as_slice(&self) -> &[Scope] {
-        &self.items[..self.len]
-    }
-
-    /// The scopes `keep` accepts, in the same order; `None` when it accepts none.
-    pub fn retain(&self, keep: impl Fn(&Scope) -> bool) -> Option<Scopes> {
-        let mut kept = Scopes {
-            items: Scope::ALL,
-            len: 0,
-        };
-        for scope in self.as_slice().iter().filter(|s| keep(s)) {
-            kept.items[kept.len] = *scope;
-            kept.len += 1;
-        }
-        (kept.len > 0).then_some(kept)
-    }
-}
-
-/// Space-separated, as OAuth writes scope lists (`doc:read doc:write`): written straight into the
-/// log line, with no list or string built for it.
-impl std::fmt::Display for Scopes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, scope) in self.as_slice().iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope.as_str())?;
-        }
-        Ok(())
-    }
-}
-
-impl Serialize for Scopes {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.as_slice())
-    }
-}
-
-/// Token lifetime in seconds: at least 1, at most the configured maximum (itself ≤ 3600, the
-/// limit Azure Fluid Relay enforces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Lifetime(u32);
-
-impl Lifetime {
-    pub const PARAMETER: &'static str = "lifetime";
-    /// Azure Fluid Relay rejects tokens whose `exp - iat` exceeds one hour.
-    pub const HARD_CAP: Lifetime = Lifetime(3600);
-
-    /// A lifetime within `1..=max`.
-    pub fn new(seconds: u64, max: Lifetime) -> Result<Self, String> {
-        match u32::try_from(seconds) {
-            Ok(s) if (1..=max.0).contains(&s) => Ok(Lifetime(s)),
-            _ => Err(format!("must be an integer from 1 to {}", max.0)),
-        }
-    }
-
-    pub fn seconds(self) -> u32 {
-        self.0
-    }
-}
-
-/// `user.additionalDetails`: any JSON value other than `null`, at most 4 KiB once serialized.
-/// Fluid broadcasts the user to every collaborator, so it is kept small.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AdditionalDetails(Value);
-
-impl AdditionalDetails {
-    pub const PARAMETER: &'static str = "additionalDetails";
-    const MAX_BYTES: usize = 4096;
-
-    fn new(value: Value) -> Result<Self, Problem> {
-        let size = serde_json::to_vec(&value)
-            .map(|v| v.len())
-            .unwrap_or(usize::MAX);
-        if size > Self::MAX_BYTES {
-            return Err(Problem::invalid(
-                Self::PARAMETER,
-                format!("must be at most {} bytes of JSON", Self::MAX_BYTES),
-            ));
-        }
-        Ok(AdditionalDetails(value))
-    }
-
-    pub fn as_value(&self) -> &Value {
-        &self.0
-    }
-}
+pub(crate) use params::{Params, Raw, parse_body};
 
 /// Everything a caller may ask for, validated. Defaults (a generated user id, all scopes, the
 /// maximum lifetime) are decided later by the policy, not here.
@@ -342,7 +99,9 @@ impl TokenRequest {
                     Raw::Body(_) => None,
                 };
                 let lifetime = seconds
-                    .ok_or_else(|| format!("must be an integer from 1 to {}", max_lifetime.0))
+                    .ok_or_else(|| {
+                        format!("must be an integer from 1 to {}", max_lifetime.seconds())
+                    })
                     .and_then(|s| Lifetime::new(s, max_lifetime))
                     .map_err(|detail| Problem::invalid(Lifetime::PARAMETER, detail))?;
                 Some(lifetime)
@@ -361,95 +120,14 @@ impl TokenRequest {
     }
 }
 
-/// An empty body is no body; anything else must be a JSON object.
-pub(crate) fn parse_body(body: &[u8]) -> Result<Map<String, Value>, Problem> {
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Map::new());
-    }
-    match serde_json::from_slice(body) {
-        Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(Problem::InvalidBody {
-            detail: "The request body must be a JSON object.".to_string(),
-        }),
-        Err(_) => Err(Problem::InvalidBody {
-            detail: "The request body is not valid JSON.".to_string(),
-        }),
-    }
-}
-
 fn not_a_scope_array() -> Problem {
     Problem::invalid(Scopes::PARAMETER, "must be a JSON array of scope strings")
-}
-
-fn check_length(parameter: &'static str, value: &str, max: usize) -> Result<(), Problem> {
-    // Byte length bounds char count from above, so most values skip the count.
-    if value.len() > max && value.chars().count() > max {
-        return Err(Problem::invalid(
-            parameter,
-            format!("must be at most {max} characters"),
-        ));
-    }
-    Ok(())
-}
-
-/// Where one parameter's value came from.
-pub(crate) enum Raw<'a> {
-    Query(&'a str),
-    Body(&'a Value),
-}
-
-/// Parameters from the query string or a JSON object body; the query wins.
-pub(crate) struct Params<'a> {
-    pub(crate) query: &'a QueryParams,
-    pub(crate) body: &'a Map<String, Value>,
-}
-
-impl<'a> Params<'a> {
-    /// The query value if there is one, else the body value; a JSON `null` counts as absent.
-    pub(crate) fn get(&self, name: &str) -> Option<Raw<'a>> {
-        if let Some(value) = self.query.get(name) {
-            return Some(Raw::Query(value));
-        }
-        match self.body.get(name) {
-            None | Some(Value::Null) => None,
-            Some(value) => Some(Raw::Body(value)),
-        }
-    }
-
-    /// Whether the query carries `additionalDetails` as bracket keys (`additionalDetails[k]=v`).
-    fn has_bracket_details(&self) -> bool {
-        self.query
-            .iter()
-            .any(|(name, _)| bracket_details::is_bracket_key(name))
-    }
-
-    /// A string parameter with a second spelling (`userId` / `id`, as published
-    /// `AzureFunctionTokenProvider` versions from 2.0.0-rc.4 send it). Both may be given only
-    /// with the same value.
-    fn aliased(&self, name: &'static str, alias: &'static str) -> Result<Option<&'a str>, Problem> {
-        match (self.string(name)?, self.string(alias)?) {
-            (Some(value), Some(other)) if value != other => Err(Problem::invalid(
-                name,
-                format!("{name} and {alias} name the same field and differ; send one of them"),
-            )),
-            (value, other) => Ok(value.or(other)),
-        }
-    }
-
-    /// A parameter that must be a string wherever it comes from.
-    pub(crate) fn string(&self, name: &'static str) -> Result<Option<&'a str>, Problem> {
-        match self.get(name) {
-            None => Ok(None),
-            Some(Raw::Query(value)) => Ok(Some(value)),
-            Some(Raw::Body(Value::String(value))) => Ok(Some(value)),
-            Some(Raw::Body(_)) => Err(Problem::invalid(name, "must be a string")),
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Scope;
     use serde_json::json;
 
     const MAX: Lifetime = Lifetime::HARD_CAP;

@@ -11,10 +11,10 @@ use std::time::Duration;
 use crate::acs::identity::AcsError;
 use crate::documents::DocumentError;
 use crate::documents::creation::CreationError;
+use crate::domain::TenantId;
 use crate::invocation::QueryError;
 use crate::keys::KeyError;
 use crate::problem::Problem;
-use crate::request::TenantId;
 
 /// How long a caller is asked to wait when a service behind us is unavailable.
 const RETRY_AFTER: Duration = Duration::from_secs(5);

@@ -9,9 +9,10 @@ use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode, header};
 
 use crate::audit;
+use crate::domain::Scopes;
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::problem::Problem;
-use crate::request::{Scopes, TokenRequest};
+use crate::request::TokenRequest;
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
