@@ -6,8 +6,9 @@ use crate::acs::connection::{AcsConnection, AcsEndpoint};
 use crate::azure_credential::AzureCredential;
 
 use super::keys::credential_settings;
+use super::settings::Settings;
 use super::storage::{StorageSetting, storage_setting};
-use super::{ConfigError, error, milliseconds};
+use super::{ConfigError, error};
 
 /// The ACS function's settings.
 #[derive(Debug)]
@@ -33,10 +34,10 @@ pub enum AcsConnectionSetting {
 
 /// `ACS_*` and `AzureWebJobsStorage`.
 pub(super) fn acs_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
     have_vault: bool,
 ) -> Result<Option<AcsSettings>, ConfigError> {
-    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+    let present = |name: &str| settings.get(name).filter(|v| !v.trim().is_empty());
     let sources = [
         present("ACS_CONNECTION_STRING"),
         present("ACS_CONNECTION_STRING_SECRET_NAME"),
@@ -74,12 +75,12 @@ pub(super) fn acs_settings(
             ));
         }
     };
-    let timeout = milliseconds(setting, "ACS_TIMEOUT_MS", 5000)?;
-    let storage = storage_setting(setting)?;
+    let timeout = settings.milliseconds("ACS_TIMEOUT_MS", 5000)?;
+    let storage = storage_setting(settings)?;
     let keyless = matches!(connection, AcsConnectionSetting::Entra { .. })
         || matches!(storage, Some(StorageSetting::Identity { .. }));
     let credential = if keyless {
-        Some(credential_settings(setting)?.0)
+        Some(credential_settings(settings)?.0)
     } else {
         None
     };
@@ -89,4 +90,170 @@ pub(super) fn acs_settings(
         timeout,
         credential,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::azure_credential::AzureCredential;
+    use crate::config::test_support::*;
+    use crate::config::*;
+
+    #[test]
+    fn keyless_acs_and_identity_based_storage() {
+        let identity = [
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ];
+        let settings = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("AUTH_MODE", "none")];
+            vars.extend_from_slice(&identity);
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).unwrap().acs.unwrap()
+        };
+        let keyless = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com/"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+        ]);
+        assert!(matches!(
+            &keyless.connection,
+            AcsConnectionSetting::Entra { endpoint } if endpoint.url == "https://x.communication.azure.com"
+        ));
+        assert!(matches!(
+            &keyless.storage,
+            Some(StorageSetting::Identity { table_endpoint }) if table_endpoint == "https://fnstore1.table.core.windows.net"
+        ));
+        assert_eq!(
+            keyless.credential,
+            Some(AzureCredential::ManagedIdentity { client_id: None })
+        );
+        // An explicit table endpoint wins over the account name; a connection string over both.
+        let uri = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+            (
+                "AzureWebJobsStorage__tableServiceUri",
+                "https://127.0.0.1:10002/acct/",
+            ),
+        ]);
+        assert!(matches!(
+            &uri.storage,
+            Some(StorageSetting::Identity { table_endpoint }) if table_endpoint == "https://127.0.0.1:10002/acct"
+        ));
+        let keyed = settings(&[
+            (
+                "ACS_CONNECTION_STRING",
+                "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0",
+            ),
+            ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+        ]);
+        assert!(matches!(
+            keyed.storage,
+            Some(StorageSetting::ConnectionString(_))
+        ));
+        assert_eq!(keyed.credential, None, "no identity needed with keys");
+        let credential = settings(&[
+            ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+            ("AZURE_CREDENTIAL", "developer-tools"),
+        ]);
+        assert_eq!(credential.credential, Some(AzureCredential::DeveloperTools));
+    }
+
+    #[test]
+    fn acs_settings() {
+        let acs = "endpoint=https://x.communication.azure.com/;accesskey=c2VjcmV0LWtleQ==";
+        let c = config(
+            &[("AUTH_MODE", "none"), ("ACS_CONNECTION_STRING", acs)],
+            None,
+            None,
+        )
+        .unwrap();
+        let settings = c.acs.unwrap();
+        assert!(matches!(
+            settings.connection,
+            AcsConnectionSetting::Fixed(_)
+        ));
+        assert_eq!(settings.timeout, Duration::from_secs(5));
+        assert!(
+            config(&[("AUTH_MODE", "none")], None, None)
+                .unwrap()
+                .acs
+                .is_none()
+        );
+        for (vars, expected) in [
+            (
+                vec![("ACS_CONNECTION_STRING", "endpoint=https://x;accesskey=!!")],
+                "ACS_CONNECTION_STRING",
+            ),
+            (
+                vec![("ACS_CONNECTION_STRING_SECRET_NAME", "acs")],
+                "ACS_CONNECTION_STRING_SECRET_NAME needs KEY_VAULT_URL",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("ACS_CONNECTION_STRING_SECRET_NAME", "acs"),
+                ],
+                "set one of ACS_CONNECTION_STRING, ACS_CONNECTION_STRING_SECRET_NAME and ACS_ENDPOINT",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("ACS_ENDPOINT", "https://x.communication.azure.com"),
+                ],
+                "set one of",
+            ),
+            (
+                vec![("ACS_ENDPOINT", "http://acs.example.com")],
+                "ACS_ENDPOINT needs an https:// endpoint",
+            ),
+            (
+                vec![("ACS_ENDPOINT", "https://x.communication.azure.com")],
+                "AZURE_CREDENTIAL=managed-identity needs IDENTITY_ENDPOINT",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    ("AzureWebJobsStorage__accountName", "Bad_Name"),
+                ],
+                "AzureWebJobsStorage__accountName must be a storage account name",
+            ),
+            (
+                vec![
+                    ("ACS_CONNECTION_STRING", acs),
+                    (
+                        "AzureWebJobsStorage__tableServiceUri",
+                        "http://127.0.0.1:1/acct",
+                    ),
+                ],
+                "AzureWebJobsStorage__tableServiceUri must be an https:// URL",
+            ),
+            (
+                vec![("ACS_CONNECTION_STRING", acs), ("ACS_TIMEOUT_MS", "0")],
+                "ACS_TIMEOUT_MS",
+            ),
+        ] {
+            let mut all = vec![("AUTH_MODE", "none")];
+            all.extend(vars);
+            let e = config(&all, None, None).unwrap_err().to_string();
+            assert!(e.starts_with(expected), "{e}");
+            assert!(!e.contains("c2VjcmV0"));
+        }
+        let vault = config(
+            &[
+                ("AUTH_MODE", "none"),
+                VAULT,
+                ("KEY_VAULT_CREDENTIAL", "developer-tools"),
+                ("ACS_CONNECTION_STRING_SECRET_NAME", "acs-connection"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(
+            matches!(vault.acs.unwrap().connection, AcsConnectionSetting::VaultSecret(name) if name == "acs-connection")
+        );
+    }
 }

@@ -1,16 +1,16 @@
-//! `AUTH_MODE=entra`: `ENTRA_*`.
+//! Who may ask for tokens: `AUTH_MODE`, and for `entra` the `ENTRA_*` settings.
 
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 
-use super::{ConfigError, error};
+use super::settings::Settings;
+use super::{AuthMode, ConfigError, error};
 use crate::net::is_loopback_url;
 
 /// `AUTH_MODE=entra`: `ENTRA_*`.
-pub(super) fn entra_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
-) -> Result<EntraSettings, ConfigError> {
+fn entra_settings(settings: &Settings) -> Result<EntraSettings, ConfigError> {
     let required = |name: &str| {
-        setting(name)
+        settings
+            .get(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
             .ok_or_else(|| error(format!("AUTH_MODE=entra needs {name}")))
@@ -30,7 +30,8 @@ pub(super) fn entra_settings(
         .filter(|a| !a.is_empty())
         .map(str::to_owned)
         .collect();
-    let authority = setting("ENTRA_AUTHORITY")
+    let authority = settings
+        .get("ENTRA_AUTHORITY")
         .map(|a| a.trim().trim_end_matches('/').to_string())
         .filter(|a| !a.is_empty())
         .unwrap_or_else(|| DEFAULT_AUTHORITY.to_string());
@@ -41,10 +42,12 @@ pub(super) fn entra_settings(
             "ENTRA_AUTHORITY must be an https:// URL (http:// only for a loopback emulator)",
         ));
     }
-    let required_scope = setting("ENTRA_REQUIRED_SCOPE")
+    let required_scope = settings
+        .get("ENTRA_REQUIRED_SCOPE")
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty());
-    let allowed_client_apps: Vec<String> = setting("ENTRA_ALLOWED_CLIENT_APPS")
+    let allowed_client_apps: Vec<String> = settings
+        .get("ENTRA_ALLOWED_CLIENT_APPS")
         .unwrap_or_default()
         .split(',')
         .map(str::trim)
@@ -63,4 +66,193 @@ pub(super) fn entra_settings(
         required_scope,
         allowed_client_apps,
     })
+}
+
+/// `AUTH_MODE`: who may ask for tokens. No default: the operator chooses.
+pub(super) fn auth_mode(settings: &Settings) -> Result<AuthMode, ConfigError> {
+    Ok(match settings.get("AUTH_MODE").as_deref().map(str::trim) {
+        Some("none") => AuthMode::None,
+        Some("easyauth") => {
+            // The principal headers are proof only when App Service Authentication put them
+            // there: with it off, anyone holding the function key could send a victim's.
+            let enabled = settings
+                .get("WEBSITE_AUTH_ENABLED")
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+            if !enabled {
+                return Err(error(
+                    "AUTH_MODE=easyauth needs App Service Authentication turned on (the platform then sets WEBSITE_AUTH_ENABLED=True): without it the X-MS-CLIENT-PRINCIPAL headers can be forged by any caller. Turn it on (Function App → Authentication, or deploy/main.bicep with authMode easyauth), or use AUTH_MODE=entra",
+                ));
+            }
+            AuthMode::EasyAuth
+        }
+        Some("entra") => AuthMode::Entra(entra_settings(settings)?),
+        Some("") | None => {
+            return Err(error(
+                "AUTH_MODE is required: easyauth (App Service Authentication), entra (Entra ID access tokens), or none (development only: anyone who can reach the function gets tokens)",
+            ));
+        }
+        Some(other) => {
+            return Err(error(format!(
+                "AUTH_MODE \"{other}\" is not one of none, easyauth, entra"
+            )));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+    use crate::config::*;
+
+    #[test]
+    fn auth_mode_is_required() {
+        let e = config(&[("FUNCTIONS_CUSTOMHANDLER_PORT", "1")], None, None).unwrap_err();
+        assert!(e.to_string().starts_with("AUTH_MODE is required"), "{e}");
+        let e = config(&[("AUTH_MODE", "open")], None, None).unwrap_err();
+        assert!(e.to_string().contains("not one of"), "{e}");
+        assert_eq!(
+            config(
+                &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")],
+                None,
+                None
+            )
+            .unwrap()
+            .auth_mode,
+            AuthMode::EasyAuth
+        );
+    }
+
+    #[test]
+    fn easyauth_needs_app_service_authentication_on() {
+        for off in [None, Some("False"), Some(""), Some("1")] {
+            let mut vars = vec![("AUTH_MODE", "easyauth")];
+            if let Some(value) = off {
+                vars.push(("WEBSITE_AUTH_ENABLED", value));
+            }
+            let e = config(&vars, None, None).unwrap_err().to_string();
+            assert!(
+                e.contains("WEBSITE_AUTH_ENABLED=True") && e.contains("Authentication"),
+                "{off:?}: {e}"
+            );
+        }
+        for on in ["True", "true", " TRUE "] {
+            assert!(
+                config(
+                    &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", on)],
+                    None,
+                    None
+                )
+                .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn entra_settings() {
+        let c = config(
+            &[
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47"),
+                (
+                    "ENTRA_AUDIENCE",
+                    "api://fluid-tokens, 11111111-2222-3333-4444-555555555555",
+                ),
+                ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        let AuthMode::Entra(entra) = c.auth_mode else {
+            panic!("entra")
+        };
+        assert_eq!(entra.authority, "https://login.microsoftonline.com");
+        assert_eq!(
+            entra.audiences,
+            ["api://fluid-tokens", "11111111-2222-3333-4444-555555555555"]
+        );
+        assert_eq!(entra.required_scope.as_deref(), Some("Token.Issue"));
+        assert!(entra.allowed_client_apps.is_empty());
+
+        let entra = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "t"),
+                ("ENTRA_AUDIENCE", "a"),
+                ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+            ];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None)
+        };
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://127.0.0.1:8080/")]).is_ok());
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://[::1]:8080")]).is_ok());
+        assert!(entra(&[("ENTRA_AUTHORITY", "http://localhost:8080")]).is_ok());
+        for bad in ["http://login.example.com", "http://192.0.2.10", "ftp://x"] {
+            assert!(entra(&[("ENTRA_AUTHORITY", bad)]).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn entra_needs_a_required_scope_or_allowed_client_apps() {
+        let entra = |extra: &[(&str, &str)]| {
+            let mut vars = vec![
+                ("AUTH_MODE", "entra"),
+                ("ENTRA_TENANT_ID", "t"),
+                ("ENTRA_AUDIENCE", "a"),
+            ];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| match c.auth_mode {
+                AuthMode::Entra(entra) => entra,
+                _ => panic!("entra"),
+            })
+        };
+        for unsafe_settings in [
+            &[][..],
+            &[
+                ("ENTRA_REQUIRED_SCOPE", " "),
+                ("ENTRA_ALLOWED_CLIENT_APPS", " , "),
+            ],
+        ] {
+            let message = entra(unsafe_settings).unwrap_err().to_string();
+            assert!(
+                message.contains("ENTRA_REQUIRED_SCOPE")
+                    && message.contains("ENTRA_ALLOWED_CLIENT_APPS"),
+                "{message}"
+            );
+        }
+        let apps = entra(&[("ENTRA_ALLOWED_CLIENT_APPS", "app-1, app-2,")]).unwrap();
+        assert_eq!(apps.allowed_client_apps, ["app-1", "app-2"]);
+        assert_eq!(apps.required_scope, None);
+        let both = entra(&[
+            ("ENTRA_ALLOWED_CLIENT_APPS", "app-1"),
+            ("ENTRA_REQUIRED_SCOPE", "Token.Issue"),
+        ])
+        .unwrap();
+        assert_eq!(both.required_scope.as_deref(), Some("Token.Issue"));
+        assert_eq!(both.allowed_client_apps, ["app-1"]);
+    }
+
+    #[test]
+    fn entra_settings_name_what_is_missing() {
+        assert!(
+            config(
+                &[("AUTH_MODE", "entra"), ("ENTRA_AUDIENCE", "a")],
+                None,
+                None
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("ENTRA_TENANT_ID")
+        );
+        assert!(
+            config(
+                &[("AUTH_MODE", "entra"), ("ENTRA_TENANT_ID", "t")],
+                None,
+                None
+            )
+            .unwrap_err()
+            .to_string()
+            .contains("ENTRA_AUDIENCE")
+        );
+    }
 }

@@ -5,20 +5,24 @@
 //! as `func start` would apply it. Under the host, nothing is answered unless the setting names
 //! origins: the platform's CORS (or none) is then in charge.
 
-use super::{ConfigError, error, flag};
+use super::settings::Settings;
+use super::{ConfigError, error};
 use crate::cors::{Cors, CorsError};
 
 /// The CORS the handler applies, if any. `local` is `Host.CORS` (standalone only);
 /// `anyone_gets_real_keys` is true with `AUTH_MODE=none` and Key Vault keys, where `*` would let
 /// any web page a user visits get tokens signed with the real keys.
 pub(super) fn cors_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
     local: Option<Cors>,
     anyone_gets_real_keys: bool,
 ) -> Result<Option<Cors>, ConfigError> {
-    let (cors, source) = match setting("CORS_ALLOWED_ORIGINS").filter(|v| !v.trim().is_empty()) {
+    let (cors, source) = match settings
+        .get("CORS_ALLOWED_ORIGINS")
+        .filter(|v| !v.trim().is_empty())
+    {
         Some(origins) => {
-            let credentials = flag(setting, "CORS_ALLOW_CREDENTIALS", false)?;
+            let credentials = settings.flag("CORS_ALLOW_CREDENTIALS", false)?;
             let cors = Cors::parse(&origins, credentials).map_err(|reason| {
                 error(match reason {
                     CorsError::AnyWithCredentials => {
@@ -44,7 +48,8 @@ pub(super) fn cors_settings(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use crate::config::test_support::*;
+    use crate::config::*;
 
     use super::*;
 
@@ -53,13 +58,9 @@ mod tests {
         local: Option<&str>,
         anyone_gets_real_keys: bool,
     ) -> Result<Option<Cors>, ConfigError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         let local = local.map(|origins| Cors::parse(origins, false).unwrap());
         cors_settings(
-            &|name| vars.get(name).cloned(),
+            &super::super::settings::of(vars),
             local,
             anyone_gets_real_keys,
         )
@@ -131,5 +132,73 @@ mod tests {
         assert!(e.starts_with("Host.CORS \"*\""), "{e}");
         assert!(run(&[("CORS_ALLOWED_ORIGINS", "https://a.example")], None, true).is_ok());
         assert!(run(&[("CORS_ALLOWED_ORIGINS", "*")], None, false).is_ok());
+    }
+
+    #[test]
+    fn standalone_cors_comes_from_local_settings_and_only_standalone() {
+        let local = |host: &str| format!(r#"{{"Values":{{"AUTH_MODE":"none"}},"Host":{host}}}"#);
+        let c = config(&[], None, Some(&local(r#"{"CORS":"*"}"#))).unwrap();
+        assert_eq!(c.cors, Some(Cors::parse("*", false).unwrap()));
+        let c = config(&[], None, Some(&local("{}"))).unwrap();
+        assert_eq!(c.cors, None);
+        // Under the host, CORS is the host's job.
+        let c = config(
+            &[("FUNCTIONS_CUSTOMHANDLER_PORT", "1"), ("AUTH_MODE", "none")],
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(c.cors, None);
+
+        for (host, needle) in [
+            (r#"{"CORS":["*"]}"#, "Host.CORS must be a string"),
+            (
+                r#"{"CORS":"*","CORSCredentials":true}"#,
+                "CORSCredentials cannot be used",
+            ),
+            (
+                r#"{"CORS":"x","CORSCredentials":"yes"}"#,
+                "CORSCredentials must be true or false",
+            ),
+        ] {
+            let e = config(&[], None, Some(&local(host))).unwrap_err();
+            assert!(e.to_string().contains(needle), "{host}: {e}");
+        }
+    }
+
+    #[test]
+    fn standalone_with_real_keys_and_no_auth_names_its_origins() {
+        let vault = [
+            ("KEY_VAULT_URL", "https://kv.vault.azure.net"),
+            ("AZURE_CREDENTIAL", "developer-tools"),
+        ];
+        let run = |vars: &[(&str, &str)], cors: &str| {
+            let local = format!(r#"{{"Host":{{"CORS":"{cors}"}}}}"#);
+            config(vars, None, Some(&local))
+        };
+        let mut none_vault = vec![("AUTH_MODE", "none")];
+        none_vault.extend_from_slice(&vault);
+        let e = run(&none_vault, "*").unwrap_err().to_string();
+        assert!(
+            e.contains("Host.CORS") && e.contains("AUTH_MODE=none"),
+            "{e}"
+        );
+        assert!(run(&none_vault, "http://localhost:3000").is_ok());
+        assert!(
+            run(&[("AUTH_MODE", "none")], "*").is_ok(),
+            "the development key is harmless"
+        );
+        let mut entra_vault = vec![
+            ("AUTH_MODE", "entra"),
+            ("ENTRA_TENANT_ID", "t"),
+            ("ENTRA_AUDIENCE", "a"),
+            ("ENTRA_REQUIRED_SCOPE", "s"),
+        ];
+        entra_vault.extend_from_slice(&vault);
+        assert!(run(&entra_vault, "*").is_ok(), "callers authenticate");
+        // Under the Functions host CORS is the host's business.
+        let mut hosted = none_vault.clone();
+        hosted.push(("FUNCTIONS_CUSTOMHANDLER_PORT", "0"));
+        assert!(run(&hosted, "*").is_ok());
     }
 }

@@ -5,6 +5,7 @@ use crate::azure_credential::AzureCredential;
 use crate::documents::DocumentAccess;
 
 use super::keys::credential_settings;
+use super::settings::Settings;
 use super::storage::{StorageSetting, storage_setting};
 use super::{ConfigError, Launch, error};
 
@@ -37,12 +38,13 @@ pub enum DocumentStoreSetting {
 }
 
 pub(super) fn document_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
     launch: Launch,
     authenticated: bool,
 ) -> Result<DocumentSettings, ConfigError> {
     let value = |name: &str| {
-        setting(name)
+        settings
+            .get(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
@@ -74,7 +76,7 @@ pub(super) fn document_settings(
             explicit_under_host: launch == Launch::FunctionsHost,
         }),
         Some("table") => {
-            let storage = storage_setting(setting)?.ok_or_else(|| {
+            let storage = storage_setting(settings)?.ok_or_else(|| {
                 error(
                     "DOCUMENT_STORE=table needs AzureWebJobsStorage (or AzureWebJobsStorage__accountName)",
                 )
@@ -86,7 +88,7 @@ pub(super) fn document_settings(
                 ));
             }
             let credential = match storage {
-                StorageSetting::Identity { .. } => Some(credential_settings(setting)?.0),
+                StorageSetting::Identity { .. } => Some(credential_settings(settings)?.0),
                 StorageSetting::ConnectionString(_) => None,
             };
             Some(DocumentStoreSetting::Table {
@@ -109,4 +111,94 @@ fn is_table_name(name: &str) -> bool {
     (3..=63).contains(&name.len())
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
         && name.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+    use crate::config::*;
+
+    #[test]
+    fn document_access_and_its_store() {
+        use crate::documents::DocumentAccess;
+        let easyauth = [("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")];
+        let host = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "0")];
+            vars.extend_from_slice(&easyauth);
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| c.documents)
+        };
+        // Standalone: open, in memory, without a warning.
+        let standalone = config(&[("AUTH_MODE", "none")], None, None)
+            .unwrap()
+            .documents;
+        assert_eq!(standalone.access, DocumentAccess::Open);
+        assert!(matches!(
+            standalone.store,
+            Some(DocumentStoreSetting::Memory {
+                explicit_under_host: false
+            })
+        ));
+        // Under the host nothing is kept unless a store is named; members needs one.
+        assert!(host(&[]).unwrap().store.is_none());
+        let error = host(&[("DOCUMENT_ACCESS", "members")]).unwrap_err();
+        assert!(error.0.contains("DOCUMENT_STORE"), "{error}");
+        let memory = host(&[("DOCUMENT_ACCESS", "members"), ("DOCUMENT_STORE", "memory")]).unwrap();
+        assert_eq!(memory.access, DocumentAccess::Members);
+        assert!(matches!(
+            memory.store,
+            Some(DocumentStoreSetting::Memory {
+                explicit_under_host: true
+            })
+        ));
+        // Table: the AzureWebJobsStorage account, the default or a named table.
+        let table = host(&[
+            ("DOCUMENT_STORE", "table"),
+            ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            &table.store,
+            Some(DocumentStoreSetting::Table { table, credential: None, storage: StorageSetting::ConnectionString(_) })
+                if table == "FluidDocumentMembers"
+        ));
+        let named = host(&[
+            ("DOCUMENT_STORE", "table"),
+            ("DOCUMENT_TABLE_NAME", "Members2"),
+            ("AzureWebJobsStorage__accountName", "fnstore1"),
+            ("IDENTITY_ENDPOINT", "http://127.0.0.1:9/msi/token"),
+            ("IDENTITY_HEADER", "h"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            &named.store,
+            Some(DocumentStoreSetting::Table { table, credential: Some(_), storage: StorageSetting::Identity { .. } })
+                if table == "Members2"
+        ));
+        for (vars, names) in [
+            (vec![("DOCUMENT_STORE", "table")], "AzureWebJobsStorage"),
+            (
+                vec![
+                    ("DOCUMENT_STORE", "table"),
+                    ("DOCUMENT_TABLE_NAME", "1bad"),
+                    ("AzureWebJobsStorage", "AccountName=a;AccountKey=c2VjcmV0"),
+                ],
+                "DOCUMENT_TABLE_NAME",
+            ),
+            (vec![("DOCUMENT_STORE", "blob")], "DOCUMENT_STORE"),
+            (vec![("DOCUMENT_ACCESS", "closed")], "DOCUMENT_ACCESS"),
+        ] {
+            let error = host(&vars).unwrap_err();
+            assert!(error.0.contains(names), "{error}");
+            assert!(!error.0.contains("c2VjcmV0"));
+        }
+        // Without signed-in callers anyone could claim to be a member: refused.
+        let error = config(
+            &[("AUTH_MODE", "none"), ("DOCUMENT_ACCESS", "members")],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(error.0.contains("AUTH_MODE"), "{error}");
+    }
 }

@@ -131,3 +131,43 @@ pub(super) fn parse_local_settings(text: &str) -> Result<LocalSettings, ConfigEr
     };
     Ok(LocalSettings { values, port, cors })
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::test_support::*;
+
+    #[test]
+    fn host_json_keys_ignore_case() {
+        let host = r#"{"version":"2.0","CustomHandler":{"Description":{"defaultExecutablePath":"handler"},"EnableForwardingHttpRequest":true},"Extensions":{"Http":{"RoutePrefix":""}}}"#;
+        let c = config(&[("AUTH_MODE", "none")], Some(host), None).unwrap();
+        assert!(c.forwarding);
+        assert_eq!(c.route_prefix, "");
+    }
+
+    #[test]
+    fn malformed_files_and_port() {
+        assert!(
+            config(&[("AUTH_MODE", "none")], Some("{"), None)
+                .unwrap_err()
+                .to_string()
+                .starts_with("host.json")
+        );
+        assert!(
+            config(&[("AUTH_MODE", "none")], None, Some("nope"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("local.settings.json")
+        );
+        assert!(
+            config(
+                &[
+                    ("AUTH_MODE", "none"),
+                    ("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")
+                ],
+                None,
+                None
+            )
+            .is_err()
+        );
+    }
+}

@@ -12,7 +12,8 @@ use crate::keys::cache::CachePolicy;
 use crate::keys::vault::{SecretNameTemplate, VaultSettings};
 use crate::secret::Secret;
 
-use super::{ConfigError, error, flag, milliseconds, seconds, tenant_list};
+use super::settings::Settings;
+use super::{ConfigError, error};
 
 /// Where tenant keys come from.
 #[derive(Debug)]
@@ -36,18 +37,18 @@ pub enum KeySettings {
 /// `AZURE_CREDENTIAL` (or its older name `KEY_VAULT_CREDENTIAL`), `AZURE_CLIENT_ID`, … Returns
 /// the credential and, for the startup log, where a managed identity comes from.
 pub(super) fn credential_settings(
-    setting: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
 ) -> Result<(AzureCredential, &'static str), ConfigError> {
-    let present = |name: &str| setting(name).filter(|v| !v.trim().is_empty());
+    let present = |name: &str| settings.get(name).filter(|v| !v.trim().is_empty());
     let client_id = present("AZURE_CLIENT_ID");
-    let chosen = present("AZURE_CREDENTIAL").or_else(|| setting("KEY_VAULT_CREDENTIAL"));
+    let chosen = present("AZURE_CREDENTIAL").or_else(|| settings.get("KEY_VAULT_CREDENTIAL"));
     match chosen.as_deref().map(str::trim) {
         None | Some("") | Some("managed-identity") => {
             let source = if present("IDENTITY_ENDPOINT").is_some()
                 && present("IDENTITY_HEADER").is_some()
             {
                 "app-service (IDENTITY_ENDPOINT)"
-            } else if flag(setting, "KEY_VAULT_ALLOW_IMDS", false)? {
+            } else if settings.flag("KEY_VAULT_ALLOW_IMDS", false)? {
                 "instance metadata service (IMDS)"
             } else {
                 return Err(error(
@@ -76,9 +77,9 @@ pub(super) fn credential_settings(
 }
 
 /// The Key Vault key source: `KEY_VAULT_*`, `KEY_CACHE_*` and the credential's settings.
-pub(super) fn vault_settings(
+fn vault_settings(
     url: &str,
-    setting: &dyn Fn(&str) -> Option<String>,
+    settings: &Settings,
     ignored_tenant_keys: bool,
 ) -> Result<KeySettings, ConfigError> {
     if !url.starts_with("https://") {
@@ -87,37 +88,39 @@ pub(super) fn vault_settings(
         ));
     }
     let secret_name = SecretNameTemplate::parse(
-        &setting("KEY_VAULT_SECRET_NAME").unwrap_or_else(|| "fluid-tenant-{tenantId}".to_string()),
+        &settings
+            .get("KEY_VAULT_SECRET_NAME")
+            .unwrap_or_else(|| "fluid-tenant-{tenantId}".to_string()),
     )
     .map_err(|e| error(format!("KEY_VAULT_SECRET_NAME {e}")))?;
-    let (credential, identity_source) = credential_settings(setting)?;
+    let (credential, identity_source) = credential_settings(settings)?;
 
-    let ttl = seconds(setting, "KEY_CACHE_TTL_SECONDS", 300)?;
-    let max_stale = seconds(setting, "KEY_CACHE_MAX_STALE_SECONDS", 86_400)?;
+    let ttl = settings.seconds("KEY_CACHE_TTL_SECONDS", 300)?;
+    let max_stale = settings.seconds("KEY_CACHE_MAX_STALE_SECONDS", 86_400)?;
     if max_stale < ttl {
         return Err(error(
             "KEY_CACHE_MAX_STALE_SECONDS must not be less than KEY_CACHE_TTL_SECONDS",
         ));
     }
-    let fetch_timeout = milliseconds(setting, "KEY_VAULT_TIMEOUT_MS", 5000)?;
-    let preload = tenant_list(
-        "KEY_VAULT_PRELOAD_TENANTS",
-        &setting("KEY_VAULT_PRELOAD_TENANTS").unwrap_or_default(),
-    )?;
+    let fetch_timeout = settings.milliseconds("KEY_VAULT_TIMEOUT_MS", 5000)?;
+    let preload = settings
+        .tenant_list("KEY_VAULT_PRELOAD_TENANTS")?
+        .unwrap_or_default();
 
     Ok(KeySettings::Vault {
         vault: Box::new(VaultSettings {
             url: url.to_string(),
             secret_name,
             credential,
-            verify_challenge_resource: flag(setting, "KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", true)?,
+            verify_challenge_resource: settings
+                .flag("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", true)?,
         }),
         cache: CachePolicy {
             ttl,
             max_stale,
             negative_ttl: Duration::from_secs(60),
             fetch_timeout,
-            miss_rate: miss_rate(setting)?,
+            miss_rate: miss_rate(settings)?,
         },
         preload,
         identity_source,
@@ -128,8 +131,8 @@ pub(super) fn vault_settings(
 /// `KEY_VAULT_MISS_RATE`: vault reads per second, per instance, for tenants without a usable key
 /// (1-1000, default 10). Key Vault serves about 4,000 reads per 10 s to all clients of a vault
 /// together, so this times the app's instance count must stay well under 400.
-fn miss_rate(setting: &dyn Fn(&str) -> Option<String>) -> Result<u32, ConfigError> {
-    match setting("KEY_VAULT_MISS_RATE") {
+fn miss_rate(settings: &Settings) -> Result<u32, ConfigError> {
+    match settings.get("KEY_VAULT_MISS_RATE") {
         None => Ok(10),
         Some(text) => text
             .trim()
@@ -142,11 +145,22 @@ fn miss_rate(setting: &dyn Fn(&str) -> Option<String>) -> Result<u32, ConfigErro
     }
 }
 
+/// Where keys come from: Key Vault when `KEY_VAULT_URL` is set (`TENANT_KEYS` is then ignored,
+/// and the startup log says so), else `TENANT_KEYS`.
+pub(super) fn key_settings(settings: &Settings) -> Result<KeySettings, ConfigError> {
+    let tenant_keys = match settings.present("TENANT_KEYS") {
+        None => BTreeMap::new(),
+        Some(text) => parse_tenant_keys(&text)?,
+    };
+    match settings.present("KEY_VAULT_URL") {
+        None => Ok(KeySettings::Local(tenant_keys)),
+        Some(url) => vault_settings(&url, settings, !tenant_keys.is_empty()),
+    }
+}
+
 /// `TENANT_KEYS`: a JSON object mapping tenant id to key string. Error messages name the tenant
 /// or the JSON position, never a key.
-pub(super) fn parse_tenant_keys(
-    text: &str,
-) -> Result<BTreeMap<TenantId, Secret<String>>, ConfigError> {
+fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, ConfigError> {
     let json: Value = serde_json::from_str(text).map_err(|e| {
         error(format!(
             "TENANT_KEYS must be a JSON object mapping tenantId to key (invalid JSON at line {} column {})",
@@ -175,4 +189,197 @@ pub(super) fn parse_tenant_keys(
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::azure_credential::AzureCredential;
+    use crate::config::test_support::*;
+    use crate::config::*;
+    use crate::domain::*;
+
+    #[test]
+    fn bad_tenant_keys_fail_without_showing_keys() {
+        let e = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"t1":"very-secret""#),
+            ],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("TENANT_KEYS must be a JSON object"),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("very-secret"));
+        let e = config(
+            &[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"["very-secret"]"#)],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("very-secret"));
+        let e = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"bad/id":"very-secret"}"#),
+            ],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("bad/id") && !e.to_string().contains("very-secret"),
+            "{e}"
+        );
+        let e = config(
+            &[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t":42}"#)],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("must be a non-empty string"), "{e}");
+    }
+
+    #[test]
+    fn key_vault_with_managed_identity_and_defaults() {
+        let c = config(
+            &[
+                ("AUTH_MODE", "none"),
+                VAULT,
+                APP_SERVICE_IDENTITY[0],
+                APP_SERVICE_IDENTITY[1],
+                ("TENANT_KEYS", r#"{"t":"k"}"#),
+            ],
+            None,
+            None,
+        )
+        .unwrap();
+        let KeySettings::Vault {
+            vault,
+            cache,
+            preload,
+            identity_source,
+            ignored_tenant_keys,
+        } = c.keys
+        else {
+            panic!("expected Key Vault");
+        };
+        assert_eq!(vault.url, "https://my-vault.vault.azure.net");
+        assert_eq!(
+            vault.credential,
+            AzureCredential::ManagedIdentity { client_id: None }
+        );
+        assert!(vault.verify_challenge_resource);
+        let tenant = TenantId::parse("abc").unwrap();
+        assert_eq!(
+            vault.secret_name.name_for(&tenant).as_deref(),
+            Some("fluid-tenant-abc")
+        );
+        assert_eq!(cache.ttl, Duration::from_secs(300));
+        assert_eq!(cache.max_stale, Duration::from_secs(86_400));
+        assert_eq!(cache.negative_ttl, Duration::from_secs(60));
+        assert_eq!(cache.fetch_timeout, Duration::from_millis(5000));
+        assert!(preload.is_empty());
+        assert!(identity_source.starts_with("app-service"));
+        assert!(ignored_tenant_keys);
+    }
+
+    #[test]
+    fn key_vault_settings_are_checked() {
+        let with = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("AUTH_MODE", "none"), VAULT];
+            vars.extend_from_slice(extra);
+            config(&vars, None, None).map(|c| c.keys)
+        };
+        let e = with(&[]).unwrap_err().to_string();
+        assert!(
+            e.contains("IDENTITY_ENDPOINT") && e.contains("KEY_VAULT_ALLOW_IMDS"),
+            "{e}"
+        );
+        assert!(
+            matches!(with(&[("KEY_VAULT_ALLOW_IMDS", "true")]), Ok(KeySettings::Vault { identity_source, .. }) if identity_source.contains("IMDS"))
+        );
+        assert!(matches!(
+            with(&[("KEY_VAULT_CREDENTIAL", "developer-tools")]),
+            Ok(KeySettings::Vault { .. })
+        ));
+        let e = with(&[
+            ("KEY_VAULT_CREDENTIAL", "client-secret"),
+            ("AZURE_TENANT_ID", "t"),
+        ])
+        .unwrap_err();
+        assert!(e.to_string().contains("AZURE_CLIENT_ID"), "{e}");
+        let secret = with(&[
+            ("KEY_VAULT_CREDENTIAL", "client-secret"),
+            ("AZURE_TENANT_ID", "t"),
+            ("AZURE_CLIENT_ID", "c"),
+            ("AZURE_CLIENT_SECRET", "s3"),
+        ]);
+        assert!(
+            matches!(secret, Ok(KeySettings::Vault { vault, .. }) if vault.credential.name() == "client-secret")
+        );
+        assert!(with(&[("KEY_VAULT_CREDENTIAL", "env")]).is_err());
+
+        let mi = [APP_SERVICE_IDENTITY[0], APP_SERVICE_IDENTITY[1]];
+        let with_mi = |extra: &[(&str, &str)]| {
+            let mut vars = mi.to_vec();
+            vars.extend_from_slice(extra);
+            with(&vars)
+        };
+        for bad in [
+            ("KEY_VAULT_SECRET_NAME", "no-placeholder"),
+            ("KEY_VAULT_SECRET_NAME", "bad_{tenantId}"),
+            ("KEY_CACHE_TTL_SECONDS", "0"),
+            ("KEY_CACHE_MAX_STALE_SECONDS", "10"),
+            ("KEY_VAULT_TIMEOUT_MS", "0"),
+            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "maybe"),
+            ("KEY_VAULT_PRELOAD_TENANTS", "ok,not/ok"),
+        ] {
+            let e = with_mi(&[bad]).unwrap_err().to_string();
+            assert!(e.starts_with(bad.0), "{bad:?}: {e}");
+        }
+        assert!(
+            config(
+                &[
+                    ("AUTH_MODE", "none"),
+                    ("KEY_VAULT_URL", "http://127.0.0.1:1")
+                ],
+                None,
+                None
+            )
+            .is_err()
+        );
+
+        let Ok(KeySettings::Vault {
+            vault,
+            cache,
+            preload,
+            ..
+        }) = with_mi(&[
+            ("AZURE_CLIENT_ID", "uami"),
+            ("KEY_VAULT_VERIFY_CHALLENGE_RESOURCE", "false"),
+            ("KEY_CACHE_TTL_SECONDS", "5"),
+            ("KEY_VAULT_TIMEOUT_MS", "250"),
+            ("KEY_VAULT_PRELOAD_TENANTS", " a , b,"),
+        ])
+        else {
+            panic!("expected Key Vault");
+        };
+        assert_eq!(
+            vault.credential,
+            AzureCredential::ManagedIdentity {
+                client_id: Some("uami".into())
+            }
+        );
+        assert!(!vault.verify_challenge_resource);
+        assert_eq!(cache.ttl, Duration::from_secs(5));
+        assert_eq!(cache.fetch_timeout, Duration::from_millis(250));
+        assert_eq!(preload.len(), 2);
+    }
 }

@@ -3,6 +3,7 @@
 
 use crate::secret::Secret;
 
+use super::settings::Settings;
 use super::{ConfigError, error};
 
 /// The storage account of `AzureWebJobsStorage`, as the Functions host reads it.
@@ -18,11 +19,10 @@ pub enum StorageSetting {
 /// `AzureWebJobsStorage` (a connection string) or its identity-based form, as the Functions host
 /// reads them: `AzureWebJobsStorage__tableServiceUri`, else `AzureWebJobsStorage__accountName`
 /// (public cloud endpoints).
-pub(super) fn storage_setting(
-    setting: &dyn Fn(&str) -> Option<String>,
-) -> Result<Option<StorageSetting>, ConfigError> {
+pub(super) fn storage_setting(settings: &Settings) -> Result<Option<StorageSetting>, ConfigError> {
     let present = |name: &str| {
-        setting(name)
+        settings
+            .get(name)
             .map(|v| v.trim().to_string())
             .filter(|v| !v.is_empty())
     };
