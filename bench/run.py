@@ -174,10 +174,10 @@ def micro_benchmarks():
 
 def production_section(dev, node, seconds):
     """The configuration people deploy (entra + Key Vault, through the loopback emulators) beside
-    the development one, measured by tests/api/production_bench.rs in this same run."""
+    the development one, measured by tests/bench/production_bench.rs in this same run."""
     print("measuring the production configuration …", flush=True)
     subprocess.run(
-        ["cargo", "test", "--release", "--locked", "--test", "api", "--", "--ignored", "--exact",
+        ["cargo", "test", "--release", "--locked", "--test", "bench", "--", "--ignored", "--exact",
          "production_bench::production_configuration"],
         cwd=ROOT, check=True, env={**os.environ, "BENCH_SECONDS": str(seconds)})
     with open(os.path.join(ROOT, "bench", "production.json")) as f:
@@ -193,7 +193,7 @@ def production_section(dev, node, seconds):
     lines = [
         "## The configuration people deploy: entra + Key Vault",
         "",
-        "Measured in the same run by `tests/api/production_bench.rs` (release build, the same wrk "
+        "Measured in the same run by `tests/bench/production_bench.rs` (release build, the same wrk "
         "load): `entra` with a valid RS256 bearer from the loopback OpenID/JWKS emulator and keys "
         "from the HTTPS Key Vault emulator through the managed identity emulator, against `none` "
         "with `TENANT_KEYS`. Validated bearer tokens are remembered until they expire "

@@ -11,8 +11,6 @@ mod documents;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;
-mod production_bench;
 mod published_providers;
-mod soak;
 mod token_contract;
 mod verify;
