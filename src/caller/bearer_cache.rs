@@ -157,4 +157,18 @@ mod tests {
         let last = fingerprint(&format!("token-{}", MAX_ENTRIES + 499));
         assert_eq!(cache.get(&last, now), Some(ann()));
     }
+
+    #[test]
+    fn a_full_cache_first_forgets_every_token_expired_by_now() {
+        let cache = BearerCache::default();
+        let now = 10_000;
+        // Full, every entry expiring exactly now: none can be used any more (`now < expires`).
+        for n in 0..MAX_ENTRIES {
+            cache.insert(fingerprint(&format!("token-{n}")), ann(), 0, now, now - 1);
+        }
+        assert_eq!(cache.len(), MAX_ENTRIES);
+        cache.insert(fingerprint("fresh"), ann(), 0, now + 60, now);
+        assert_eq!(cache.len(), 1, "all the expired ones went, and only they");
+        assert_eq!(cache.get(&fingerprint("fresh"), now), Some(ann()));
+    }
 }

@@ -252,4 +252,36 @@ mod tests {
             ));
         }
     }
+
+    /// A principal of exactly `len` bytes of JSON: Ann with many group claims (Entra puts up to
+    /// 200 in a token), padded by the last group's name.
+    fn principal_json_of(len: usize) -> String {
+        let group = |n: usize| json!({"typ": "groups", "val": format!("{n:08}-5f1c-4a2b-9d3e-000000000000")});
+        let mut claims = vec![json!({"typ": "oid", "val": "oid-ann"})];
+        claims.extend((0..150).map(group));
+        let mut text = json!({"auth_typ": "aad", "claims": claims}).to_string();
+        text.truncate(text.len() - "]}".len());
+        text.push_str(r#",{"typ":"groups","val":""#);
+        let end = r#""}]}"#;
+        text.push_str(&"x".repeat(len - text.len() - end.len()));
+        text.push_str(end);
+        assert_eq!(text.len(), len);
+        text
+    }
+
+    #[test]
+    fn large_principals_up_to_the_limit_are_read() {
+        let engine = base64::engine::general_purpose::STANDARD;
+        // 12,288 bytes of JSON are exactly MAX_PRINCIPAL_BYTES of base64; one more byte is not.
+        let at_limit = engine.encode(principal_json_of(MAX_PRINCIPAL_BYTES / 4 * 3));
+        assert_eq!(at_limit.len(), MAX_PRINCIPAL_BYTES);
+        let p = super::principal(&headers(&[("x-ms-client-principal", &at_limit)])).unwrap();
+        assert_eq!(p.id, "oid-ann");
+        let past = engine.encode(principal_json_of(MAX_PRINCIPAL_BYTES / 4 * 3 + 1));
+        assert!(past.len() > MAX_PRINCIPAL_BYTES);
+        assert!(matches!(
+            super::principal(&headers(&[("x-ms-client-principal", &past)])),
+            Err(Problem::Unauthenticated { .. })
+        ));
+    }
 }

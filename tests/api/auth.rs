@@ -286,6 +286,26 @@ async fn key_rotation(protocol: Protocol) {
     assert_eq!(with_bearer(&app, "tenantId=t1", &token).await.status, 200);
 }
 
+/// A JWKS may hold keys for other uses (encryption) or of other types; only RSA signing keys
+/// may verify a token, whatever `n` and `e` the others carry.
+#[tokio::test]
+async fn only_rsa_signing_keys_of_the_jwks_verify_tokens() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    let mut forged = Vec::new();
+    for (kid, kty, usage) in [("kid-enc", "RSA", "enc"), ("kid-oct", "oct", "sig")] {
+        let key = SigningKey::generate(kid).published_as(kty, usage);
+        forged.push(key.sign(kid, &idp.claims("u", json!({}))));
+        idp.publish(key);
+    }
+    for token in &forged {
+        assert_unauthenticated(&with_bearer(&app, "tenantId=t1", token).await, true);
+    }
+    // The published signing key still verifies.
+    let signed = idp.token("u", json!({}));
+    assert_eq!(with_bearer(&app, "tenantId=t1", &signed).await.status, 200);
+}
+
 #[tokio::test]
 async fn an_unreachable_identity_provider_is_503() {
     for protocol in PROTOCOLS {

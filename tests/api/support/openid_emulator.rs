@@ -24,6 +24,9 @@ pub struct SigningKey {
     pub public_der: Vec<u8>,
     n: String,
     e: String,
+    /// The JWK's `kty` and `use`: `RSA` and `sig` unless a test publishes it as something else.
+    kty: &'static str,
+    usage: &'static str,
 }
 
 impl SigningKey {
@@ -47,11 +50,20 @@ impl SigningKey {
             public_der: public.as_ref().to_vec(),
             n: URL_SAFE_NO_PAD.encode(public.modulus().big_endian_without_leading_zero()),
             e: URL_SAFE_NO_PAD.encode(public.exponent().big_endian_without_leading_zero()),
+            kty: "RSA",
+            usage: "sig",
         }
     }
 
+    /// The same key material, published with another `kty` or `use` (an encryption key, say).
+    pub fn published_as(mut self, kty: &'static str, usage: &'static str) -> SigningKey {
+        self.kty = kty;
+        self.usage = usage;
+        self
+    }
+
     fn jwk(&self) -> Value {
-        json!({"kty": "RSA", "use": "sig", "kid": self.kid, "n": self.n, "e": self.e})
+        json!({"kty": self.kty, "use": self.usage, "kid": self.kid, "n": self.n, "e": self.e})
     }
 
     /// An RS256 token with this key, naming `kid` in its header.
