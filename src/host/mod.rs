@@ -14,8 +14,8 @@
 //! same [`Invocation`], so a request gets the same status, headers and body either way.
 //! `GET /` answers the host's readiness poll.
 //!
-//! This file is the warp filter and the exchange; [`routing`] decides where a request goes (once
-//! per request), [`envelope`] reads and writes the envelope format.
+//! This file is the warp filter and the exchange; `routing.rs` decides where a request goes (once
+//! per request), `envelope.rs` reads and writes the envelope format.
 
 mod envelope;
 mod routing;
