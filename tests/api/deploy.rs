@@ -150,14 +150,7 @@ impl FakeAzure {
             .unwrap();
         }
         let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[1], 'w') as z:\n    for f in ['TokenFunction', 'AcsTokenFunction', 'DocumentCreated', 'DocumentMembers']:\n        z.writestr(f + '/function.json', '{\"bindings\":[{\"type\":\"httpTrigger\",\"authLevel\":\"anonymous\"}]}')\n";
-        assert!(
-            Command::new("python3")
-                .args(["-c", script])
-                .arg(dir.path().join("app.zip"))
-                .status()
-                .unwrap()
-                .success()
-        );
+        python(script, &[dir.path().join("app.zip").as_os_str()]);
         FakeAzure { dir }
     }
 
@@ -305,6 +298,21 @@ fn deploy_needs_bicep_0_33_and_bounds_the_zip_deploy_in_time() {
     assert!(stdout.contains("App state: Running"), "{stdout}");
 }
 
+/// Runs a Python script with `args`; its standard output (a failure shows its standard error).
+fn python(script: &str, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    let output = Command::new("python3")
+        .args(["-c", script])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output.stdout
+}
+
 /// Unpacks `zip` into `dir` with the modes its entries carry; returns (name, mode) per entry.
 fn unpack(zip: &std::path::Path, dir: &std::path::Path) -> Vec<(String, u32)> {
     let script = r#"
@@ -318,18 +326,8 @@ with zipfile.ZipFile(sys.argv[1]) as archive:
         entries.append([info.filename, mode])
 print(json.dumps(entries))
 "#;
-    let output = Command::new("python3")
-        .args(["-c", script])
-        .arg(zip)
-        .arg(dir)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice::<Vec<(String, u32)>>(&output.stdout).unwrap()
+    let stdout = python(script, &[zip.as_os_str(), dir.as_os_str()]);
+    serde_json::from_slice::<Vec<(String, u32)>>(&stdout).unwrap()
 }
 
 /// Run by ./tests/run.sh after `deploy/package` (it needs dist/app.zip, which takes a release
@@ -694,18 +692,8 @@ fn azd_environment_names_become_valid_resource_names() {
         "the module gets the sanitized prefix"
     );
     let derive = |environment: &str| -> String {
-        let output = Command::new("python3")
-            .args(["-c", BICEP_VARS])
-            .arg(&template)
-            .arg(environment)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        String::from_utf8(output.stdout).unwrap().trim().to_string()
+        let stdout = python(BICEP_VARS, &[template.as_os_str(), environment.as_ref()]);
+        String::from_utf8(stdout).unwrap().trim().to_string()
     };
     // azd allows letters in either case, digits, '-', '_', '.', '(' and ')'.
     for (environment, expected) in [
