@@ -11,7 +11,7 @@
 //!                      │  acs (AcsTokenFunction's domain)      └─► table_storage
 //!                      └─ cors, audit
 //! leaves: domain (TenantId, DocumentId, Scopes, …), problem, invocation, clock, net, secret,
-//!         json, azure_credential
+//!         json, budget, azure_credential
 //! ```
 //!
 //! [`host`] speaks the custom-handler protocol (routing once, the envelope format) and hands an
@@ -27,6 +27,7 @@
 pub mod acs;
 pub mod audit;
 pub mod azure_credential;
+pub mod budget;
 pub mod caller;
 pub mod clock;
 pub mod config;

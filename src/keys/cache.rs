@@ -35,6 +35,7 @@ use futures_util::FutureExt;
 use futures_util::future::{BoxFuture, Shared};
 use tokio::time::Instant;
 
+use crate::budget::Budget;
 use crate::domain::TenantId;
 use crate::keys::{FetchError, KeyError, KeyFuture, KeySource, TenantKey, TenantKeys};
 
@@ -78,39 +79,6 @@ struct Entry<V> {
     last_used: AtomicU64,
 }
 
-/// A token bucket: `rate` per second, up to `capacity` saved.
-struct Budget {
-    tokens: f64,
-    capacity: f64,
-    rate: f64,
-    updated: Instant,
-}
-
-impl Budget {
-    fn new(rate: u32, now: Instant) -> Self {
-        let rate = f64::from(rate.max(1));
-        Budget {
-            tokens: 2.0 * rate,
-            capacity: 2.0 * rate,
-            rate,
-            updated: now,
-        }
-    }
-
-    /// Takes one read, or says how long until one is available.
-    fn take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.rate).min(self.capacity);
-        self.updated = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
-        }
-    }
-}
-
 struct Slot<V> {
     /// The last key fetched, and when.
     key: Option<(V, Instant)>,
@@ -152,8 +120,8 @@ impl<S: KeySource> CachedKeys<S> {
             source: Arc::new(source),
             policy,
             slots: RwLock::new(HashMap::new()),
-            misses: Mutex::new(Budget::new(policy.miss_rate, now)),
-            refreshes: Mutex::new(Budget::new(policy.miss_rate, now)),
+            misses: Mutex::new(Budget::new(policy.miss_rate, 2 * policy.miss_rate, now)),
+            refreshes: Mutex::new(Budget::new(policy.miss_rate, 2 * policy.miss_rate, now)),
             epoch: now,
         }
     }
