@@ -139,6 +139,7 @@ mod tests {
             id: "oid-ann".into(),
             name: Some("Ann".into()),
             client_app: None,
+            document_admin: false,
         })
     }
 
@@ -193,6 +194,7 @@ mod tests {
             id: "oid-x".into(),
             name: None,
             client_app: None,
+            document_admin: false,
         });
         assert_eq!(
             policy

@@ -125,12 +125,12 @@ fn authenticator(mode: AuthMode) -> Result<Authenticator, String> {
             );
             Authenticator::None
         }
-        AuthMode::EasyAuth => {
+        AuthMode::EasyAuth(form) => {
             tracing::info!(
                 auth_mode = "easyauth",
                 "trusting App Service Authentication headers: Authentication must be enabled on the Function App"
             );
-            Authenticator::EasyAuth
+            Authenticator::EasyAuth(form)
         }
         AuthMode::Entra(settings) => {
             tracing::info!(
@@ -310,7 +310,11 @@ fn documents(settings: DocumentSettings) -> Result<Option<Documents>, String> {
             )?))
         }
     };
-    Ok(Some(Documents::new(settings.access, store)))
+    Ok(Some(Documents::new(
+        settings.access,
+        store,
+        settings.limits,
+    )))
 }
 
 /// A client of `table` in the `AzureWebJobsStorage` account: with its key, or with the app's

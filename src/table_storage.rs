@@ -333,7 +333,13 @@ impl TableClient {
     }
 
     fn failed(&self, what: &str, status: u16) -> StoreUnavailable {
-        tracing::error!(status, endpoint = %self.endpoint, table = %self.table, "Table Storage refused {what}: check AzureWebJobsStorage (and, with the app's identity, its Storage Table Data Contributor role)");
+        if status == 400 {
+            // The request, not the account: a key or value the service does not take. Not an
+            // outage, so not the alarm that sends an operator to check the connection.
+            tracing::warn!(status, table = %self.table, "Table Storage refused {what} as invalid (a key or value it does not take)");
+        } else {
+            tracing::error!(status, endpoint = %self.endpoint, table = %self.table, "Table Storage refused {what}: check AzureWebJobsStorage (and, with the app's identity, its Storage Table Data Contributor role)");
+        }
         StoreUnavailable
     }
 }
@@ -348,9 +354,24 @@ async fn read_body(response: reqwest::Response) -> Result<bytes::Bytes, StoreUna
     })
 }
 
-/// A table key for any string: base64url has none of the characters keys forbid.
+/// The longest PartitionKey or RowKey Table Storage takes (1 KiB; base64url is ASCII).
+pub const MAX_KEY_BYTES: usize = 1024;
+
+/// A table key for any string: base64url, which has none of the characters keys forbid. A value
+/// whose base64url would pass [`MAX_KEY_BYTES`] (a 256-character id of 4-byte characters, say) is
+/// stored under `~` and the base64url of its SHA-256 instead: `~` is outside the base64url
+/// alphabet, so the two forms never meet, and every value that fits keeps the form it always had
+/// (rows written before are found).
 pub fn key_of(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(value.as_bytes())
+    let key = URL_SAFE_NO_PAD.encode(value.as_bytes());
+    if key.len() <= MAX_KEY_BYTES {
+        return key;
+    }
+    use sha2::Digest as _;
+    format!(
+        "~{}",
+        URL_SAFE_NO_PAD.encode(Sha256::digest(value.as_bytes()))
+    )
 }
 
 #[cfg(test)]
@@ -399,5 +420,26 @@ mod tests {
             let key = key_of(value);
             assert!(!key.contains(['/', '\\', '#', '?', '\'', '!']), "{key}");
         }
+    }
+
+    #[test]
+    fn keys_stay_within_the_limit_and_short_ones_keep_their_form() {
+        assert_eq!(key_of("ann"), "YW5u");
+        let at_limit = "a".repeat(MAX_KEY_BYTES / 4 * 3);
+        assert_eq!(key_of(&at_limit).len(), MAX_KEY_BYTES);
+        assert!(!key_of(&at_limit).starts_with('~'));
+        // A tenant and a 256-character document id of 4-byte characters: ~1,370 characters of
+        // base64url before; a digest now.
+        let long = format!("t/{}", "😀".repeat(256));
+        let key = key_of(&long);
+        assert!(key.starts_with('~') && key.len() == 44, "{key}");
+        assert_ne!(
+            key,
+            key_of(&format!("{long}x")),
+            "distinct values, distinct keys"
+        );
+        assert_eq!(key, key_of(&long), "stable");
+        let just_past = "a".repeat(MAX_KEY_BYTES / 4 * 3 + 1);
+        assert!(key_of(&just_past).starts_with('~'));
     }
 }

@@ -22,7 +22,7 @@ use warp::http::StatusCode;
 use fluid_token_service::acs::request::AcsTokenRequest;
 use fluid_token_service::caller::Authenticator;
 use fluid_token_service::documents::store::MemoryStore;
-use fluid_token_service::documents::{DocumentAccess, Documents};
+use fluid_token_service::documents::{DocumentAccess, DocumentLimits, Documents};
 use fluid_token_service::domain::{Lifetime, Scopes, TenantId};
 use fluid_token_service::host::{self, Routing};
 use fluid_token_service::invocation::QueryParams;
@@ -64,7 +64,11 @@ fn state_with(auth: Authenticator, access: DocumentAccess) -> Arc<AppState> {
         },
         keys: Arc::new(LocalKeys::new([(&tenant, &key)])),
         acs: None,
-        documents: Some(Documents::new(access, Arc::new(MemoryStore::default()))),
+        documents: Some(Documents::new(
+            access,
+            Arc::new(MemoryStore::default()),
+            DocumentLimits::default(),
+        )),
         cors: None,
     })
 }

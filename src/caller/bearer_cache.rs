@@ -110,6 +110,7 @@ mod tests {
             id: "oid-ann".into(),
             name: Some("Ann".into()),
             client_app: None,
+            document_admin: false,
         }
     }
 

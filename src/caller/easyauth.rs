@@ -5,17 +5,38 @@
 //! These headers are trustworthy only because App Service strips any copy a client sends when
 //! authentication is enabled on the app. With it disabled, anyone could send them, so this mode
 //! must only be used behind Easy Auth (the README says so).
+//!
+//! User ids are not namespaced by identity provider: with several providers whose ids could
+//! collide, `EASYAUTH_USER_ID=idp:id` makes the user id `<idp>:<id>` (the provider from
+//! `X-MS-CLIENT-PRINCIPAL-IDP`, else the principal's `auth_typ`).
 
 use base64::Engine as _;
 use serde::Deserialize;
 use warp::http::HeaderMap;
 
-use crate::caller::Principal;
+use crate::caller::{DOCUMENTS_ADMIN, Principal};
 use crate::problem::Problem;
 
 const PRINCIPAL: &str = "x-ms-client-principal";
 const PRINCIPAL_ID: &str = "x-ms-client-principal-id";
 const PRINCIPAL_NAME: &str = "x-ms-client-principal-name";
+const PRINCIPAL_IDP: &str = "x-ms-client-principal-idp";
+
+/// `EASYAUTH_USER_ID`: how the user id is made from the principal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UserIdForm {
+    /// The provider's id as it is (`id`, the default).
+    #[default]
+    Id,
+    /// `<idp>:<id>`, so two providers' ids never meet (`idp:id`).
+    IdpAndId,
+}
+
+/// The claim types App Service uses for roles (besides the principal's own `role_typ`).
+const ROLE: [&str; 2] = [
+    "roles",
+    "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+];
 
 /// Larger principals are refused rather than decoded.
 const MAX_PRINCIPAL_BYTES: usize = 16 * 1024;
@@ -35,11 +56,19 @@ struct ClientPrincipal {
     claims: Vec<Claim>,
     #[serde(default)]
     name_typ: Option<String>,
+    #[serde(default)]
+    role_typ: Option<String>,
+    #[serde(default)]
+    auth_typ: Option<String>,
     /// Static Web Apps' schema names the user directly.
     #[serde(default, rename = "userId")]
     user_id: Option<String>,
     #[serde(default, rename = "userDetails")]
     user_details: Option<String>,
+    #[serde(default, rename = "identityProvider")]
+    identity_provider: Option<String>,
+    #[serde(default, rename = "userRoles")]
+    user_roles: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -62,6 +91,21 @@ impl ClientPrincipal {
                 })
         })
     }
+
+    /// Whether any role claim (or Static Web Apps role) is `role`.
+    fn has_role(&self, role: &str) -> bool {
+        let is_role_type = |typ: &str| {
+            ROLE.iter().any(|r| typ.eq_ignore_ascii_case(r))
+                || self
+                    .role_typ
+                    .as_deref()
+                    .is_some_and(|t| typ.eq_ignore_ascii_case(t))
+        };
+        self.claims
+            .iter()
+            .any(|c| is_role_type(&c.typ) && c.val.as_str() == Some(role))
+            || self.user_roles.iter().any(|r| r == role)
+    }
 }
 
 fn unauthenticated(detail: &str) -> Problem {
@@ -71,8 +115,8 @@ fn unauthenticated(detail: &str) -> Problem {
     }
 }
 
-/// The signed-in user named by the Easy Auth headers.
-pub fn principal(headers: &HeaderMap) -> Result<Principal, Problem> {
+/// The signed-in user named by the Easy Auth headers, with the user id in `form`.
+pub fn principal(headers: &HeaderMap, form: UserIdForm) -> Result<Principal, Problem> {
     let header = |name: &str| {
         headers
             .get(name)
@@ -114,11 +158,30 @@ pub fn principal(headers: &HeaderMap) -> Result<Principal, Problem> {
             .or_else(|| p.user_details.clone()),
         None => header_name,
     };
+    let id = match form {
+        UserIdForm::Id => id,
+        UserIdForm::IdpAndId => {
+            let idp = header(PRINCIPAL_IDP)
+                .map(str::to_owned)
+                .or_else(|| decoded.as_ref().and_then(|p| p.auth_typ.clone()))
+                .or_else(|| decoded.as_ref().and_then(|p| p.identity_provider.clone()))
+                .filter(|idp| !idp.is_empty())
+                .ok_or_else(|| {
+                    unauthenticated(
+                        "The App Service principal names no identity provider (EASYAUTH_USER_ID=idp:id needs one).",
+                    )
+                })?;
+            format!("{}:{id}", idp.to_ascii_lowercase())
+        }
+    };
     let client_app = decoded.as_ref().and_then(|p| p.claim(&["azp", "appid"]));
     Ok(Principal {
         id,
         name,
         client_app,
+        document_admin: decoded
+            .as_ref()
+            .is_some_and(|p| p.has_role(DOCUMENTS_ADMIN)),
     })
 }
 
@@ -139,6 +202,10 @@ fn decode(encoded: &str) -> Option<ClientPrincipal> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn principal_of(headers: &HeaderMap) -> Result<Principal, Problem> {
+        super::principal(headers, UserIdForm::Id)
+    }
     use serde_json::json;
     use warp::http::HeaderValue;
 
@@ -170,7 +237,7 @@ mod tests {
             "name_typ": "http://schemas.xmlsoap.org/ws/2005/05/identity/claims/emailaddress",
             "role_typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role"
         }));
-        let p = super::principal(&headers(&[
+        let p = principal_of(&headers(&[
             ("X-MS-CLIENT-PRINCIPAL", &principal),
             ("X-MS-CLIENT-PRINCIPAL-ID", "header-id"),
         ]))
@@ -181,6 +248,7 @@ mod tests {
                 id: "oid-1".into(),
                 name: Some("Ann Smith".into()),
                 client_app: None,
+                document_admin: false,
             }
         );
     }
@@ -190,17 +258,18 @@ mod tests {
         let sub_only = encode(
             json!({"auth_typ": "google", "claims": [{"typ": "sub", "val": "g-1"}, {"typ": "preferred_username", "val": "g@x"}]}),
         );
-        let p = super::principal(&headers(&[("x-ms-client-principal", &sub_only)])).unwrap();
+        let p = principal_of(&headers(&[("x-ms-client-principal", &sub_only)])).unwrap();
         assert_eq!(
             p,
             Principal {
                 id: "g-1".into(),
                 name: Some("g@x".into()),
                 client_app: None,
+                document_admin: false,
             }
         );
 
-        let p = super::principal(&headers(&[
+        let p = principal_of(&headers(&[
             ("X-MS-CLIENT-PRINCIPAL-ID", "only-id"),
             ("X-MS-CLIENT-PRINCIPAL-NAME", "Only"),
         ]))
@@ -211,19 +280,21 @@ mod tests {
                 id: "only-id".into(),
                 name: Some("Only".into()),
                 client_app: None,
+                document_admin: false,
             }
         );
 
         let swa = encode(
             json!({"identityProvider": "github", "userId": "swa-1", "userDetails": "octo", "userRoles": ["authenticated"]}),
         );
-        let p = super::principal(&headers(&[("x-ms-client-principal", &swa)])).unwrap();
+        let p = principal_of(&headers(&[("x-ms-client-principal", &swa)])).unwrap();
         assert_eq!(
             p,
             Principal {
                 id: "swa-1".into(),
                 name: Some("octo".into()),
                 client_app: None,
+                document_admin: false,
             }
         );
     }
@@ -247,7 +318,7 @@ mod tests {
             )]),
         ] {
             assert!(matches!(
-                super::principal(&bad),
+                principal_of(&bad),
                 Err(Problem::Unauthenticated { .. })
             ));
         }
@@ -275,13 +346,81 @@ mod tests {
         // 12,288 bytes of JSON are exactly MAX_PRINCIPAL_BYTES of base64; one more byte is not.
         let at_limit = engine.encode(principal_json_of(MAX_PRINCIPAL_BYTES / 4 * 3));
         assert_eq!(at_limit.len(), MAX_PRINCIPAL_BYTES);
-        let p = super::principal(&headers(&[("x-ms-client-principal", &at_limit)])).unwrap();
+        let p = principal_of(&headers(&[("x-ms-client-principal", &at_limit)])).unwrap();
         assert_eq!(p.id, "oid-ann");
         let past = engine.encode(principal_json_of(MAX_PRINCIPAL_BYTES / 4 * 3 + 1));
         assert!(past.len() > MAX_PRINCIPAL_BYTES);
         assert!(matches!(
-            super::principal(&headers(&[("x-ms-client-principal", &past)])),
+            principal_of(&headers(&[("x-ms-client-principal", &past)])),
             Err(Problem::Unauthenticated { .. })
         ));
+    }
+
+    #[test]
+    fn user_ids_namespaced_by_provider_when_asked() {
+        let google =
+            encode(json!({"auth_typ": "google", "claims": [{"typ": "sub", "val": "1234"}]}));
+        let plain = principal_of(&headers(&[("x-ms-client-principal", &google)])).unwrap();
+        assert_eq!(plain.id, "1234");
+        let namespaced = |pairs: &[(&'static str, &str)]| {
+            super::principal(&headers(pairs), UserIdForm::IdpAndId).map(|p| p.id)
+        };
+        assert_eq!(
+            namespaced(&[("x-ms-client-principal", &google)]),
+            Ok("google:1234".into())
+        );
+        // The platform's IDP header names the provider too, and wins.
+        assert_eq!(
+            namespaced(&[
+                ("x-ms-client-principal-id", "1234"),
+                ("x-ms-client-principal-idp", "AAD")
+            ]),
+            Ok("aad:1234".into())
+        );
+        let swa = encode(json!({"identityProvider": "github", "userId": "77"}));
+        assert_eq!(
+            namespaced(&[("x-ms-client-principal", &swa)]),
+            Ok("github:77".into())
+        );
+        assert!(matches!(
+            namespaced(&[("x-ms-client-principal-id", "1234")]),
+            Err(Problem::Unauthenticated { .. })
+        ));
+    }
+
+    #[test]
+    fn the_documents_admin_role_from_role_claims() {
+        let with_roles = |claims: serde_json::Value| {
+            let encoded = encode(claims);
+            principal_of(&headers(&[("x-ms-client-principal", &encoded)]))
+                .unwrap()
+                .document_admin
+        };
+        assert!(with_roles(
+            json!({"claims": [{"typ": "oid", "val": "o"}, {"typ": "roles", "val": "Documents.Admin"}]})
+        ));
+        assert!(with_roles(
+            json!({"role_typ": "custom-role", "claims": [{"typ": "oid", "val": "o"}, {"typ": "custom-role", "val": "Documents.Admin"}]})
+        ));
+        assert!(with_roles(
+            json!({"claims": [{"typ": "oid", "val": "o"}, {"typ": "http://schemas.microsoft.com/ws/2008/06/identity/claims/role", "val": "Documents.Admin"}]})
+        ));
+        assert!(with_roles(
+            json!({"userId": "u", "userRoles": ["authenticated", "Documents.Admin"]})
+        ));
+        assert!(!with_roles(
+            json!({"claims": [{"typ": "oid", "val": "o"}, {"typ": "roles", "val": "Documents.Reader"}]})
+        ));
+        assert!(
+            !with_roles(
+                json!({"claims": [{"typ": "oid", "val": "o"}, {"typ": "name", "val": "Documents.Admin"}]})
+            ),
+            "not a role claim"
+        );
+        assert!(
+            !principal_of(&headers(&[("x-ms-client-principal-id", "x")]))
+                .unwrap()
+                .document_admin
+        );
     }
 }

@@ -22,8 +22,8 @@ use serde::Deserialize;
 use tokio::time::Instant;
 use warp::http::{HeaderMap, header};
 
-use crate::caller::Principal;
 use crate::caller::bearer_cache::{self, BearerCache};
+use crate::caller::{DOCUMENTS_ADMIN, Principal};
 use crate::clock::unix_now;
 use crate::problem::Problem;
 
@@ -240,6 +240,7 @@ impl EntraValidator {
             id,
             name: claims.name.or(claims.preferred_username),
             client_app,
+            document_admin: claims.roles.iter().any(|r| r == DOCUMENTS_ADMIN),
         };
         // Remembered for the window validation allowed, leeway included.
         let not_before = claims.nbf.unwrap_or(0).saturating_sub(LEEWAY_SECONDS);

@@ -27,14 +27,21 @@ pub enum Caller {
     Principal(Principal),
 }
 
-/// An authenticated identity: the object id (falling back to the subject), a display name, and
-/// the client application the caller signed in through, when known (for the audit log).
+/// An authenticated identity: the object id (falling back to the subject), a display name, the
+/// client application the caller signed in through, when known (for the audit log), and whether
+/// it holds the [`DOCUMENTS_ADMIN`] app role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub id: String,
     pub name: Option<String>,
     pub client_app: Option<String>,
+    pub document_admin: bool,
 }
+
+/// The app role of operators who may record the owner of a container that has none
+/// (`DocumentMembers?action=setOwner`): in the `roles` claim of an Entra access token, or the
+/// role claims of the Easy Auth principal.
+pub const DOCUMENTS_ADMIN: &str = "Documents.Admin";
 
 impl Caller {
     /// The client application id of a signed-in caller, when known.
@@ -57,7 +64,7 @@ impl Caller {
 /// How callers are authenticated.
 pub enum Authenticator {
     None,
-    EasyAuth,
+    EasyAuth(easyauth::UserIdForm),
     Entra(Arc<EntraValidator>),
 }
 
@@ -66,7 +73,7 @@ impl Authenticator {
     pub fn mode(&self) -> &'static str {
         match self {
             Authenticator::None => "none",
-            Authenticator::EasyAuth => "easyauth",
+            Authenticator::EasyAuth(_) => "easyauth",
             Authenticator::Entra(_) => "entra",
         }
     }
@@ -74,7 +81,9 @@ impl Authenticator {
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
         match self {
             Authenticator::None => Ok(Caller::Anonymous),
-            Authenticator::EasyAuth => easyauth::principal(headers).map(Caller::Principal),
+            Authenticator::EasyAuth(form) => {
+                easyauth::principal(headers, *form).map(Caller::Principal)
+            }
             Authenticator::Entra(validator) => {
                 validator.principal(headers).await.map(Caller::Principal)
             }

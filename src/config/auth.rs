@@ -1,5 +1,6 @@
 //! Who may ask for tokens: `AUTH_MODE`, and for `entra` the `ENTRA_*` settings.
 
+use crate::caller::easyauth::UserIdForm;
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 
 use super::settings::Settings;
@@ -83,7 +84,16 @@ pub(super) fn auth_mode(settings: &Settings) -> Result<AuthMode, ConfigError> {
                     "AUTH_MODE=easyauth needs App Service Authentication turned on (the platform then sets WEBSITE_AUTH_ENABLED=True): without it the X-MS-CLIENT-PRINCIPAL headers can be forged by any caller. Turn it on (Function App → Authentication, or deploy/main.bicep with authMode easyauth), or use AUTH_MODE=entra",
                 ));
             }
-            AuthMode::EasyAuth
+            AuthMode::EasyAuth(match settings.present("EASYAUTH_USER_ID").as_deref() {
+                None | Some("id") => UserIdForm::Id,
+                Some("idp:id") => UserIdForm::IdpAndId,
+                Some(other) => {
+                    return Err(error(format!(
+                        "EASYAUTH_USER_ID \"{}\" is not one of id, idp:id",
+                        other.escape_debug()
+                    )));
+                }
+            })
         }
         Some("entra") => AuthMode::Entra(entra_settings(settings)?),
         Some("") | None => {
@@ -101,6 +111,7 @@ pub(super) fn auth_mode(settings: &Settings) -> Result<AuthMode, ConfigError> {
 
 #[cfg(test)]
 mod tests {
+    use crate::caller::easyauth::UserIdForm;
     use crate::config::test_support::*;
     use crate::config::*;
 
@@ -118,7 +129,30 @@ mod tests {
             )
             .unwrap()
             .auth_mode,
-            AuthMode::EasyAuth
+            AuthMode::EasyAuth(UserIdForm::Id)
+        );
+        let easyauth = |form: &str| {
+            config(
+                &[
+                    ("AUTH_MODE", "easyauth"),
+                    ("WEBSITE_AUTH_ENABLED", "True"),
+                    ("EASYAUTH_USER_ID", form),
+                ],
+                None,
+                None,
+            )
+            .map(|c| c.auth_mode)
+        };
+        assert_eq!(
+            easyauth("idp:id"),
+            Ok(AuthMode::EasyAuth(UserIdForm::IdpAndId))
+        );
+        assert_eq!(easyauth("id"), Ok(AuthMode::EasyAuth(UserIdForm::Id)));
+        assert!(
+            easyauth("oid")
+                .unwrap_err()
+                .to_string()
+                .contains("EASYAUTH_USER_ID \"oid\" is not one of id, idp:id")
         );
     }
 

@@ -2,7 +2,7 @@
 //! and where the memberships live.
 
 use crate::azure_credential::AzureCredential;
-use crate::documents::DocumentAccess;
+use crate::documents::{DocumentAccess, DocumentLimits};
 
 use super::keys::credential_settings;
 use super::settings::Settings;
@@ -16,6 +16,8 @@ pub const DEFAULT_TABLE: &str = "FluidDocumentMembers";
 #[derive(Debug)]
 pub struct DocumentSettings {
     pub access: DocumentAccess,
+    /// `DOCUMENT_STORE_MISS_RATE` and `DOCUMENT_MAX_MEMBERS`.
+    pub limits: DocumentLimits,
     /// `None`: no store, so the document functions are not served (under the Functions host
     /// without `DOCUMENT_STORE`, with `DOCUMENT_ACCESS=open`).
     pub store: Option<DocumentStoreSetting>,
@@ -103,7 +105,22 @@ pub(super) fn document_settings(
             )));
         }
     };
-    Ok(DocumentSettings { access, store })
+    let limits = DocumentLimits {
+        miss_rate: settings.rate("DOCUMENT_STORE_MISS_RATE", 20, "store reads")?,
+        max_members: match settings.present("DOCUMENT_MAX_MEMBERS") {
+            None => DocumentLimits::default().max_members,
+            Some(text) => text
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100_000).contains(n))
+                .ok_or_else(|| error("DOCUMENT_MAX_MEMBERS must be an integer from 1 to 100000"))?,
+        },
+    };
+    Ok(DocumentSettings {
+        access,
+        limits,
+        store,
+    })
 }
 
 /// Azure Table Storage's rule: `^[A-Za-z][A-Za-z0-9]{2,62}$`.
@@ -117,6 +134,40 @@ fn is_table_name(name: &str) -> bool {
 mod tests {
     use crate::config::test_support::*;
     use crate::config::*;
+    use crate::documents::DocumentLimits;
+
+    #[test]
+    fn document_limits() {
+        let limits = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH_MODE", "none")];
+            all.extend_from_slice(vars);
+            config(&all, None, None).map(|c| c.documents.limits)
+        };
+        assert_eq!(limits(&[]).unwrap(), DocumentLimits::default());
+        assert_eq!(
+            limits(&[
+                ("DOCUMENT_STORE_MISS_RATE", "5"),
+                ("DOCUMENT_MAX_MEMBERS", "3")
+            ])
+            .unwrap(),
+            DocumentLimits {
+                miss_rate: 5,
+                max_members: 3
+            }
+        );
+        for (vars, needle) in [
+            (
+                [("DOCUMENT_STORE_MISS_RATE", "0")],
+                "DOCUMENT_STORE_MISS_RATE must be an integer from 1 to 1000 (store reads per second)",
+            ),
+            (
+                [("DOCUMENT_MAX_MEMBERS", "none")],
+                "DOCUMENT_MAX_MEMBERS must be an integer from 1 to 100000",
+            ),
+        ] {
+            assert_eq!(limits(&vars).unwrap_err().to_string(), needle);
+        }
+    }
 
     #[test]
     fn document_access_and_its_store() {

@@ -27,6 +27,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::caller::easyauth::UserIdForm;
 use crate::caller::entra::EntraSettings;
 use crate::cors::Cors;
 use crate::policy::Policy;
@@ -61,8 +62,9 @@ pub enum Launch {
 pub enum AuthMode {
     /// Anyone who can reach the function; the caller names the user. Development only.
     None,
-    /// App Service Authentication signs users in; the handler reads its principal headers.
-    EasyAuth,
+    /// App Service Authentication signs users in; the handler reads its principal headers, and
+    /// makes user ids as `EASYAUTH_USER_ID` says.
+    EasyAuth(UserIdForm),
     /// Callers present Entra ID access tokens, validated in process.
     Entra(EntraSettings),
 }
@@ -168,11 +170,11 @@ impl Config {
         let settings = Settings::new(env, local.values);
 
         let auth_mode = auth_mode(&settings)?;
-        let policy = policy_settings(&settings)?;
+        let documents = document_settings(&settings, launch, auth_mode != AuthMode::None)?;
+        let policy = policy_settings(&settings, documents.access)?;
         let keys = key_settings(&settings)?;
         let have_vault = matches!(keys, KeySettings::Vault { .. });
         let acs = acs_settings(&settings, have_vault)?;
-        let documents = document_settings(&settings, launch, auth_mode != AuthMode::None)?;
         let cors = cors_settings(
             &settings,
             local.cors,

@@ -1,14 +1,30 @@
 //! What may be issued: `ALLOWED_TENANTS`, `ALLOWED_SCOPES`, `TOKEN_MAX_LIFETIME_SECONDS`,
 //! `ALLOW_CALLER_USER_NAME`.
+//!
+//! With `DOCUMENT_ACCESS=members` tokens live 10 minutes unless `TOKEN_MAX_LIFETIME_SECONDS`
+//! says otherwise: a removal or demotion applies to tokens issued after it, so the lifetime is
+//! how long a removed member's last token keeps working.
 
 use super::settings::Settings;
 use super::{ConfigError, error};
+use crate::documents::DocumentAccess;
 use crate::domain::{Lifetime, Scopes};
 use crate::policy::Policy;
 
-pub(super) fn policy_settings(settings: &Settings) -> Result<Policy, ConfigError> {
+/// The default token lifetime with `DOCUMENT_ACCESS=members`.
+pub(super) const MEMBERS_LIFETIME_SECONDS: u64 = 600;
+
+pub(super) fn policy_settings(
+    settings: &Settings,
+    access: DocumentAccess,
+) -> Result<Policy, ConfigError> {
+    let default_lifetime = match access {
+        DocumentAccess::Open => Lifetime::HARD_CAP,
+        DocumentAccess::Members => Lifetime::new(MEMBERS_LIFETIME_SECONDS, Lifetime::HARD_CAP)
+            .expect("10 minutes is within the hour"),
+    };
     let max_lifetime = match settings.get("TOKEN_MAX_LIFETIME_SECONDS") {
-        None => Lifetime::HARD_CAP,
+        None => default_lifetime,
         Some(text) => text
             .trim()
             .parse::<u64>()
@@ -80,5 +96,31 @@ mod tests {
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn members_mode_issues_ten_minute_tokens_unless_told_otherwise() {
+        let lifetime = |vars: &[(&str, &str)]| {
+            let mut all = vec![
+                ("AUTH_MODE", "easyauth"),
+                ("WEBSITE_AUTH_ENABLED", "True"),
+                ("DOCUMENT_STORE", "memory"),
+            ];
+            all.extend_from_slice(vars);
+            config(&all, None, None)
+                .unwrap()
+                .policy
+                .max_lifetime
+                .seconds()
+        };
+        assert_eq!(lifetime(&[]), 3600);
+        assert_eq!(lifetime(&[("DOCUMENT_ACCESS", "members")]), 600);
+        assert_eq!(
+            lifetime(&[
+                ("DOCUMENT_ACCESS", "members"),
+                ("TOKEN_MAX_LIFETIME_SECONDS", "1800")
+            ]),
+            1800
+        );
     }
 }

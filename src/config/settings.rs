@@ -83,6 +83,24 @@ impl<'a> Settings<'a> {
         }
     }
 
+    /// A rate per second, per instance: an integer from 1 to 1000 (`unit` names what is
+    /// counted, for the error).
+    pub(super) fn rate(&self, name: &str, default: u32, unit: &str) -> Result<u32, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|rate| (1..=1000).contains(rate))
+                .ok_or_else(|| {
+                    error(format!(
+                        "{name} must be an integer from 1 to 1000 ({unit} per second)"
+                    ))
+                }),
+        }
+    }
+
     /// A comma-separated list of tenant ids (blanks skipped); `None` when unset or blank. The
     /// error names the setting and the bad entry.
     pub(super) fn tenant_list(&self, name: &str) -> Result<Option<Vec<TenantId>>, ConfigError> {
@@ -159,6 +177,15 @@ mod tests {
         assert_eq!(s.milliseconds("UNSET", 7), Ok(Duration::from_millis(7)));
         assert!(s.milliseconds("MS0", 1).is_err());
         assert_eq!(s.seconds("S", 1), Ok(Duration::from_secs(60)));
+        assert_eq!(s.rate("S", 1, "reads"), Ok(60));
+        assert_eq!(s.rate("UNSET", 7, "reads"), Ok(7));
+        for bad in ["MS0", "BAD", "BLANK"] {
+            let e = s.rate(bad, 1, "reads").unwrap_err().to_string();
+            assert_eq!(
+                e,
+                format!("{bad} must be an integer from 1 to 1000 (reads per second)")
+            );
+        }
         assert!(s.seconds("MS0", 1).is_err());
         assert_eq!(
             s.tenant_list("TENANTS").unwrap().unwrap(),

@@ -60,9 +60,13 @@ struct Claims {
     #[serde(rename = "tenantId")]
     tenant_id: String,
     user: User,
+    /// Required, as Azure Fluid Relay's own tokens carry it: without it the lifetime is unknown.
     iat: Option<u64>,
     exp: u64,
 }
+
+/// Azure Fluid Relay's maximum token lifetime (`exp - iat`), which its creation tokens keep to.
+pub const MAX_LIFETIME_SECONDS: u64 = 3600;
 
 #[derive(Debug, Deserialize)]
 struct User {
@@ -107,9 +111,10 @@ impl Unverified<'_> {
         &self.tenant_id
     }
 
-    /// Checks that `key` signed the token (HS256), that it has not expired at `now` (seconds
-    /// since the epoch, with [`SKEW_SECONDS`]), that it names `document_id`, and that it is a
-    /// creation token (no scopes).
+    /// Checks that `key` signed the token (HS256), that its time claims are what Azure Fluid
+    /// Relay issues (`iat` present and not in the future, `exp - iat` at most an hour, `exp` at
+    /// most an hour ahead, not expired — each with [`SKEW_SECONDS`] at `now`, seconds since the
+    /// epoch), that it names `document_id`, and that it is a creation token (no scopes).
     pub fn verify(
         self,
         key: &TenantKey,
@@ -128,11 +133,21 @@ impl Unverified<'_> {
         if now > claims.exp.saturating_add(SKEW_SECONDS) {
             return Err(CreationError::Rejected("token: has expired"));
         }
-        if claims
-            .iat
-            .is_some_and(|iat| iat > now.saturating_add(SKEW_SECONDS))
-        {
+        let iat = claims.iat.ok_or(CreationError::Rejected(
+            "token: has no iat (issued-at time)",
+        ))?;
+        if iat > now.saturating_add(SKEW_SECONDS) {
             return Err(CreationError::Rejected("token: is issued in the future"));
+        }
+        if claims.exp.saturating_sub(iat) > MAX_LIFETIME_SECONDS {
+            return Err(CreationError::Rejected(
+                "token: lives longer than an hour (exp - iat), more than Azure Fluid Relay issues",
+            ));
+        }
+        if claims.exp > now.saturating_add(MAX_LIFETIME_SECONDS + SKEW_SECONDS) {
+            return Err(CreationError::Rejected(
+                "token: expires more than an hour from now",
+            ));
         }
         if claims.document_id != document_id.as_str() {
             return Err(CreationError::Rejected(
@@ -251,6 +266,55 @@ mod tests {
             check(&future, "d"),
             Err(CreationError::Rejected("token: is issued in the future"))
         );
+    }
+
+    #[test]
+    fn time_claims_are_as_strict_as_azure_fluid_relays_tokens() {
+        let no_iat = {
+            let mut c = claims("d", NOW, NOW + 60);
+            c.as_object_mut().unwrap().remove("iat");
+            signed(HS256, &c)
+        };
+        assert_eq!(
+            check(&no_iat, "d"),
+            Err(CreationError::Rejected(
+                "token: has no iat (issued-at time)"
+            ))
+        );
+        let hour = signed(
+            HS256,
+            &claims("d", NOW - 10, NOW - 10 + MAX_LIFETIME_SECONDS),
+        );
+        assert!(check(&hour, "d").is_ok(), "an hour exactly");
+        let longer = signed(
+            HS256,
+            &claims("d", NOW - 10, NOW - 10 + MAX_LIFETIME_SECONDS + 1),
+        );
+        assert!(
+            matches!(check(&longer, "d"), Err(CreationError::Rejected(detail)) if detail.contains("longer than an hour"))
+        );
+        // Issued now, expiring in the year 2286.
+        let far = signed(HS256, &claims("d", NOW, 9_999_999_999));
+        assert!(check(&far, "d").is_err());
+        // iat within the skew ahead, exp an hour after it: at the edge of "an hour from now".
+        let edge = signed(
+            HS256,
+            &claims(
+                "d",
+                NOW + SKEW_SECONDS,
+                NOW + SKEW_SECONDS + MAX_LIFETIME_SECONDS,
+            ),
+        );
+        assert!(check(&edge, "d").is_ok());
+        let past_edge = signed(
+            HS256,
+            &claims(
+                "d",
+                NOW + SKEW_SECONDS,
+                NOW + SKEW_SECONDS + MAX_LIFETIME_SECONDS + 1,
+            ),
+        );
+        assert!(check(&past_edge, "d").is_err());
     }
 
     #[test]

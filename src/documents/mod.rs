@@ -13,7 +13,10 @@
 //!
 //! Memberships live in a [`store::MemberStore`] (memory or Table Storage); the token path reads
 //! them through a short cache ([`cache::RoleCache`]), so a busy container costs no store read per
-//! token, and a removed member loses access within [`cache::ROLE_TTL`].
+//! token, and a removed member loses access within [`cache::ROLE_TTL`] (for tokens issued after
+//! it: a token already issued stays valid until its `exp`). Every store read a caller can cause —
+//! a role for the token path, the member list, the owner check of a change — draws on one miss
+//! budget (`DOCUMENT_STORE_MISS_RATE`), and a container has at most `DOCUMENT_MAX_MEMBERS`.
 
 pub mod cache;
 pub mod creation;
@@ -22,13 +25,15 @@ pub mod store;
 pub mod table;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use futures_util::FutureExt;
 use serde::Serialize;
 
 use crate::domain::{DocumentId, Scope, TenantId};
 use crate::table_storage::StoreUnavailable;
 use crate::token::Grant;
-use cache::RoleCache;
+use cache::{RoleCache, RoleError};
 use store::{MemberStore, OwnerClaim};
 
 /// `DOCUMENT_ACCESS`.
@@ -115,9 +120,12 @@ pub enum DocumentError {
     /// Not a member (or not the owner, for member changes), or the container is not registered:
     /// the same answer either way, so existence is not revealed.
     NotAllowed(&'static str),
-    /// The request conflicts with what is recorded (another owner; changing the owner).
+    /// The request conflicts with what is recorded (another owner; changing the owner; a full
+    /// container).
     Conflict(&'static str),
     Unavailable,
+    /// The store read budget is spent: try again after this long.
+    Busy(Duration),
 }
 
 impl From<StoreUnavailable> for DocumentError {
@@ -126,20 +134,85 @@ impl From<StoreUnavailable> for DocumentError {
     }
 }
 
+impl From<RoleError> for DocumentError {
+    fn from(error: RoleError) -> Self {
+        match error {
+            RoleError::Unavailable => DocumentError::Unavailable,
+            RoleError::Busy(retry_after) => DocumentError::Busy(retry_after),
+        }
+    }
+}
+
+/// The bounds of the member surface: `DOCUMENT_STORE_MISS_RATE`, `DOCUMENT_MAX_MEMBERS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocumentLimits {
+    /// Store reads per second per instance that the cache does not answer (burst twice that).
+    pub miss_rate: u32,
+    /// Members a container may have, its owner included.
+    pub max_members: usize,
+}
+
+impl Default for DocumentLimits {
+    fn default() -> Self {
+        DocumentLimits {
+            miss_rate: 20,
+            max_members: 1_000,
+        }
+    }
+}
+
+/// One page of a container's members, and what continues it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberPage {
+    pub members: Vec<Member>,
+    /// The user id the next page starts after; `None` on the last page.
+    pub next_after: Option<String>,
+}
+
 /// The access model: the store, its cache and `DOCUMENT_ACCESS`.
 pub struct Documents {
     access: DocumentAccess,
     store: Arc<dyn MemberStore>,
     roles: RoleCache,
+    max_members: usize,
 }
 
 impl Documents {
-    pub fn new(access: DocumentAccess, store: Arc<dyn MemberStore>) -> Self {
+    pub fn new(
+        access: DocumentAccess,
+        store: Arc<dyn MemberStore>,
+        limits: DocumentLimits,
+    ) -> Self {
         Documents {
             access,
             store,
-            roles: RoleCache::default(),
+            roles: RoleCache::new(limits.miss_rate),
+            max_members: limits.max_members,
         }
+    }
+
+    /// Whether tokens are issued to members only.
+    pub fn members_only(&self) -> bool {
+        self.access == DocumentAccess::Members
+    }
+
+    /// The role of `user` in `document`, through the cache and its budget.
+    async fn role(
+        &self,
+        document: &DocumentRef,
+        user: &str,
+    ) -> Result<Option<Role>, DocumentError> {
+        let (store, owned, user_id) = (Arc::clone(&self.store), document.clone(), user.to_owned());
+        let read = move || {
+            let (store, document, user) = (Arc::clone(&store), owned.clone(), user_id.clone());
+            async move { store.role(&document, &user).await }.boxed()
+        };
+        Ok(self.roles.get_or_fetch(document, user, read).await?)
+    }
+
+    /// Takes one store read from the budget, for reads the cache does not answer.
+    fn spend(&self) -> Result<(), DocumentError> {
+        Ok(self.roles.spend(tokio::time::Instant::now())?)
     }
 
     /// Narrows a token grant to what its user's role allows (with `DOCUMENT_ACCESS=members`).
@@ -158,10 +231,7 @@ impl Documents {
             document_id: grant.document_id.clone(),
         };
         let role = self
-            .roles
-            .get_or_fetch(&document, &grant.user.id, || {
-                self.store.role(&document, &grant.user.id)
-            })
+            .role(&document, &grant.user.id)
             .await?
             .ok_or(DocumentError::NotAllowed(NOT_A_MEMBER))?;
         let allowed = role.scopes();
@@ -203,17 +273,48 @@ impl Documents {
         }
     }
 
-    /// The members of `document`, for any of its members.
+    /// Records `user` as the owner of `document`, which must have none: an operator's
+    /// migration of containers created before `DOCUMENT_ACCESS=members` (the route checks the
+    /// caller's `Documents.Admin` role).
+    pub async fn set_owner(&self, document: &DocumentRef, user: &str) -> Result<(), DocumentError> {
+        match self.store.claim_owner(document, user).await? {
+            OwnerClaim::New => {
+                self.roles.forget(document, user);
+                Ok(())
+            }
+            OwnerClaim::Same | OwnerClaim::Other => Err(DocumentError::Conflict(
+                "documentId: this document already has an owner.",
+            )),
+        }
+    }
+
+    /// One page of the members of `document` (ordered by user id, at most `limit`, after the
+    /// user id `after`), for any of its members.
     pub async fn members(
         &self,
         document: &DocumentRef,
         caller: &str,
-    ) -> Result<Vec<Member>, DocumentError> {
-        self.store
-            .role(document, caller)
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<MemberPage, DocumentError> {
+        self.role(document, caller)
             .await?
             .ok_or(DocumentError::NotAllowed(NOT_A_MEMBER))?;
-        Ok(self.store.members(document).await?)
+        self.spend()?;
+        let mut members = self.store.members(document).await?;
+        members.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        let start = after.map_or(0, |after| {
+            members.partition_point(|m| m.user_id.as_str() <= after)
+        });
+        let rest = members.len() - start;
+        let page: Vec<Member> = members.drain(start..).take(limit).collect();
+        let next_after = (rest > limit)
+            .then(|| page.last().map(|m| m.user_id.clone()))
+            .flatten();
+        Ok(MemberPage {
+            members: page,
+            next_after,
+        })
     }
 
     /// Adds `user` to `document` as `role` (reader or writer), or changes their role; owner only.
@@ -225,6 +326,14 @@ impl Documents {
         role: Role,
     ) -> Result<(), DocumentError> {
         self.require_owner(document, caller, user).await?;
+        // A new member needs room in the container.
+        self.spend()?;
+        let members = self.store.members(document).await?;
+        if members.len() >= self.max_members && !members.iter().any(|m| m.user_id == user) {
+            return Err(DocumentError::Conflict(
+                "userId: this document has as many members as it may (DOCUMENT_MAX_MEMBERS).",
+            ));
+        }
         self.store.set_role(document, user, role).await?;
         self.roles.forget(document, user);
         Ok(())
@@ -250,6 +359,7 @@ impl Documents {
         caller: &str,
         user: &str,
     ) -> Result<(), DocumentError> {
+        self.spend()?;
         if self.store.role(document, caller).await? != Some(Role::Owner) {
             return Err(DocumentError::NotAllowed(
                 "Only the document's owner can change its members.",
@@ -293,7 +403,11 @@ mod tests {
 
     /// Members mode with document `d`, owned by `ann`, and these members.
     async fn owned_by_ann(members: &[(&str, Role)]) -> (Documents, DocumentRef) {
-        let documents = Documents::new(DocumentAccess::Members, Arc::new(MemoryStore::default()));
+        let documents = Documents::new(
+            DocumentAccess::Members,
+            Arc::new(MemoryStore::default()),
+            DocumentLimits::default(),
+        );
         let d = DocumentRef::of_test_tenant("d");
         assert_eq!(
             documents.register_owner(&d, "ann").await,
@@ -322,7 +436,11 @@ mod tests {
 
     #[tokio::test]
     async fn open_access_leaves_grants_alone() {
-        let documents = Documents::new(DocumentAccess::Open, Arc::new(MemoryStore::default()));
+        let documents = Documents::new(
+            DocumentAccess::Open,
+            Arc::new(MemoryStore::default()),
+            DocumentLimits::default(),
+        );
         let mut g = grant("d", "stranger", Scopes::all());
         documents.authorize(&mut g, false).await.unwrap();
         assert_eq!(g.scopes, Scopes::all());
@@ -393,7 +511,11 @@ mod tests {
             Err(DocumentError::Conflict(_))
         ));
         assert_eq!(
-            documents.members(&d, "ann").await.unwrap(),
+            documents
+                .members(&d, "ann", 100, None)
+                .await
+                .unwrap()
+                .members,
             vec![Member {
                 user_id: "ann".into(),
                 role: Role::Owner
@@ -421,9 +543,20 @@ mod tests {
             Err(DocumentError::Conflict(_))
         ));
         // Any member lists; a stranger cannot.
-        assert_eq!(documents.members(&d, "wes").await.unwrap().len(), 2);
+        assert_eq!(
+            documents
+                .members(&d, "wes", 100, None)
+                .await
+                .map(|page| page.members)
+                .unwrap()
+                .len(),
+            2
+        );
         assert!(matches!(
-            documents.members(&d, "eve").await,
+            documents
+                .members(&d, "eve", 100, None)
+                .await
+                .map(|page| page.members),
             Err(DocumentError::NotAllowed(_))
         ));
     }
@@ -456,5 +589,101 @@ mod tests {
         let mut g = grant("d", "wes", Scopes::all());
         documents.authorize(&mut g, false).await.unwrap();
         assert_eq!(names(&g.scopes), ["doc:read"]);
+    }
+
+    #[tokio::test]
+    async fn a_container_holds_at_most_max_members() {
+        let limits = DocumentLimits {
+            miss_rate: 1000,
+            max_members: 3,
+        };
+        let documents = Documents::new(
+            DocumentAccess::Members,
+            Arc::new(MemoryStore::default()),
+            limits,
+        );
+        let d = DocumentRef::of_test_tenant("d");
+        documents.register_owner(&d, "ann").await.unwrap();
+        for user in ["bob", "cy"] {
+            documents
+                .set_member(&d, "ann", user, Role::Reader)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            documents.set_member(&d, "ann", "dee", Role::Reader).await,
+            Err(DocumentError::Conflict(
+                "userId: this document has as many members as it may (DOCUMENT_MAX_MEMBERS)."
+            ))
+        );
+        // A member's role still changes when the container is full.
+        assert_eq!(
+            documents.set_member(&d, "ann", "bob", Role::Writer).await,
+            Ok(())
+        );
+        documents.remove_member(&d, "ann", "cy").await.unwrap();
+        assert_eq!(
+            documents.set_member(&d, "ann", "dee", Role::Reader).await,
+            Ok(())
+        );
+    }
+
+    #[tokio::test]
+    async fn members_come_in_pages_ordered_by_user_id() {
+        let (documents, d) = owned_by_ann(&[
+            ("dee", Role::Reader),
+            ("bob", Role::Writer),
+            ("cy", Role::Reader),
+        ])
+        .await;
+        let ids = |page: &MemberPage| {
+            page.members
+                .iter()
+                .map(|m| m.user_id.clone())
+                .collect::<Vec<_>>()
+        };
+        let first = documents.members(&d, "cy", 2, None).await.unwrap();
+        assert_eq!(ids(&first), ["ann", "bob"]);
+        assert_eq!(first.next_after.as_deref(), Some("bob"));
+        let second = documents.members(&d, "cy", 2, Some("bob")).await.unwrap();
+        assert_eq!(ids(&second), ["cy", "dee"]);
+        assert_eq!(second.next_after, None, "the last page says so");
+        let all = documents.members(&d, "cy", 4, None).await.unwrap();
+        assert_eq!(all.members.len(), 4);
+        assert_eq!(all.next_after, None);
+        assert_eq!(
+            documents.members(&d, "eve", 2, None).await,
+            Err(DocumentError::NotAllowed(NOT_A_MEMBER))
+        );
+    }
+
+    #[tokio::test]
+    async fn an_operator_sets_the_owner_of_a_container_that_has_none() {
+        let documents = Documents::new(
+            DocumentAccess::Members,
+            Arc::new(MemoryStore::default()),
+            DocumentLimits::default(),
+        );
+        let d = DocumentRef::of_test_tenant("legacy");
+        let mut before = grant("legacy", "ann", Scopes::all());
+        assert!(
+            documents.authorize(&mut before, false).await.is_err(),
+            "nobody owns it yet"
+        );
+        assert_eq!(documents.set_owner(&d, "ann").await, Ok(()));
+        let mut after = grant("legacy", "ann", Scopes::all());
+        assert_eq!(
+            documents.authorize(&mut after, false).await,
+            Ok(()),
+            "at once on this instance"
+        );
+        assert!(matches!(
+            documents.set_owner(&d, "eve").await,
+            Err(DocumentError::Conflict(_))
+        ));
+        assert!(matches!(
+            documents.set_owner(&d, "ann").await,
+            Err(DocumentError::Conflict(_))
+        ));
     }
 }

@@ -1,13 +1,16 @@
 //! The document functions' parameters, parsed once (from the query string or a JSON object
 //! body; the query wins, as for tokens).
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use warp::http::Method;
 
 use super::{DocumentRef, Role};
 use crate::domain::{DocumentId, TenantId, UserField};
 use crate::invocation::QueryParams;
 use crate::problem::Problem;
-use crate::request::{Params, parse_body};
+use crate::request::{Params, Raw, parse_body};
+use serde_json::Value;
 
 /// `DocumentCreated`: the new container's id and the creation token the service returned.
 #[derive(Debug)]
@@ -39,12 +42,25 @@ pub struct MembersRequest {
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum MembersAction {
-    /// `GET`: list them.
-    List,
+    /// `GET`: one page of them, ordered by user id: at most `limit`, after the user id `after`
+    /// (what the previous page's `continuationToken` stands for).
+    List { limit: usize, after: Option<String> },
     /// `POST`: add `user_id` as `role` (reader or writer), or change their role.
     Set { user_id: String, role: Role },
+    /// `POST ?action=setOwner`: record `user_id` as the owner of a container that has none (an
+    /// operator holding the `Documents.Admin` app role, migrating to `members`).
+    SetOwner { user_id: String },
     /// `DELETE`: remove `user_id`.
     Remove { user_id: String },
+}
+
+/// `limit` of a member page: the default and the most.
+pub const PAGE_DEFAULT: usize = 100;
+pub const PAGE_MAX: usize = 1000;
+
+/// The `continuationToken` that continues a member list after `user_id`.
+pub fn continuation_token(user_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(user_id.as_bytes())
 }
 
 impl MembersRequest {
@@ -60,17 +76,47 @@ impl MembersRequest {
             document_id: document_id(&params)?,
         };
         let user_id = || {
-            params
+            let id = params
                 .string("userId")?
                 .map(|id| UserField::parse("userId", id))
                 .transpose()?
                 .flatten()
                 .map(UserField::into_string)
-                .ok_or_else(|| Problem::invalid("userId", "is required"))
+                .ok_or_else(|| Problem::invalid("userId", "is required"))?;
+            if id.chars().any(char::is_control) {
+                return Err(Problem::invalid(
+                    "userId",
+                    "must not contain control characters",
+                ));
+            }
+            Ok(id)
         };
-        let action = match *method {
-            Method::GET => MembersAction::List,
-            Method::POST => {
+        let action = match (&*method, params.string("action")?) {
+            (&Method::GET, _) => MembersAction::List {
+                limit: page_limit(&params)?,
+                after: match params.string("continuationToken")? {
+                    None | Some("") => None,
+                    Some(token) => Some(
+                        URL_SAFE_NO_PAD
+                            .decode(token)
+                            .ok()
+                            .and_then(|bytes| String::from_utf8(bytes).ok())
+                            .ok_or_else(|| {
+                                Problem::invalid(
+                                    "continuationToken",
+                                    "is not one this service gave out",
+                                )
+                            })?,
+                    ),
+                },
+            },
+            (&Method::POST, Some("setOwner")) => MembersAction::SetOwner {
+                user_id: user_id()?,
+            },
+            (&Method::POST, Some(other)) if !other.is_empty() => {
+                return Err(Problem::invalid("action", "must be setOwner (or absent)"));
+            }
+            (&Method::POST, _) => {
                 let role = match params.string("role")? {
                     Some("reader") => Role::Reader,
                     Some("writer") => Role::Writer,
@@ -81,7 +127,7 @@ impl MembersRequest {
                     role,
                 }
             }
-            Method::DELETE => MembersAction::Remove {
+            (&Method::DELETE, _) => MembersAction::Remove {
                 user_id: user_id()?,
             },
             _ => {
@@ -91,6 +137,30 @@ impl MembersRequest {
             }
         };
         Ok(MembersRequest { document, action })
+    }
+}
+
+/// `limit`: 1 to [`PAGE_MAX`], [`PAGE_DEFAULT`] when absent.
+fn page_limit(params: &Params<'_>) -> Result<usize, Problem> {
+    let invalid = || Problem::invalid("limit", format!("must be an integer from 1 to {PAGE_MAX}"));
+    match params.get("limit") {
+        None => Ok(PAGE_DEFAULT),
+        Some(Raw::Query(text)) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(invalid),
+        Some(Raw::Body(Value::String(text))) => text
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(invalid),
+        Some(Raw::Body(Value::Number(n))) => n
+            .as_u64()
+            .map(|n| n as usize)
+            .filter(|n| (1..=PAGE_MAX).contains(n))
+            .ok_or_else(invalid),
+        Some(Raw::Body(_)) => Err(invalid()),
     }
 }
 
@@ -167,7 +237,13 @@ mod tests {
     #[test]
     fn members_actions_by_method() {
         let list = members(Method::GET, "tenantId=t&documentId=d", "").unwrap();
-        assert_eq!(list.action, MembersAction::List);
+        assert_eq!(
+            list.action,
+            MembersAction::List {
+                limit: PAGE_DEFAULT,
+                after: None
+            }
+        );
         assert_eq!(list.document.document_id.as_str(), "d");
         let set = members(
             Method::POST,
@@ -224,5 +300,75 @@ mod tests {
             members(Method::PUT, "tenantId=t&documentId=d", ""),
             Err(Problem::MethodNotAllowed { .. })
         ));
+    }
+
+    #[test]
+    fn member_pages() {
+        let token = continuation_token("bob");
+        let page = members(
+            Method::GET,
+            &format!("tenantId=t&documentId=d&limit=2&continuationToken={token}"),
+            "",
+        )
+        .unwrap();
+        assert_eq!(
+            page.action,
+            MembersAction::List {
+                limit: 2,
+                after: Some("bob".into())
+            }
+        );
+        for query in [
+            "limit=0",
+            "limit=1001",
+            "limit=x",
+            "continuationToken=%25%25",
+        ] {
+            let result = members(Method::GET, &format!("tenantId=t&documentId=d&{query}"), "");
+            let name = query.split('=').next().unwrap();
+            assert_eq!(parameter(result), name, "{query}");
+        }
+        let most = members(Method::GET, "tenantId=t&documentId=d&limit=1000", "").unwrap();
+        assert!(matches!(
+            most.action,
+            MembersAction::List { limit: 1000, .. }
+        ));
+    }
+
+    #[test]
+    fn user_ids_with_control_characters_are_refused() {
+        for id in [r"a\nb", r"\u0000", r"tab\there"] {
+            let body =
+                format!(r#"{{"tenantId":"t","documentId":"d","userId":"{id}","role":"reader"}}"#);
+            assert_eq!(
+                parameter(members(Method::POST, "", &body)),
+                "userId",
+                "{id}"
+            );
+        }
+    }
+
+    #[test]
+    fn set_owner_is_a_post_action() {
+        let owner = members(
+            Method::POST,
+            "action=setOwner",
+            r#"{"tenantId":"t","documentId":"d","userId":"ann"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            owner.action,
+            MembersAction::SetOwner {
+                user_id: "ann".into()
+            }
+        );
+        assert_eq!(
+            parameter(members(
+                Method::POST,
+                "action=steal",
+                r#"{"tenantId":"t","documentId":"d","userId":"x"}"#
+            )),
+            "action"
+        );
     }
 }

@@ -6,6 +6,11 @@
 //! - `POST {tenantId, documentId, userId, role}`: adds a member or changes their role (`reader`
 //!   or `writer`); owner only.
 //! - `DELETE ?tenantId=&documentId=&userId=`: removes a member; owner only, never the owner.
+//! - `POST ?action=setOwner {tenantId, documentId, userId}`: records the owner of a container
+//!   that has none (`201`; `409` when it has one); only for callers holding the
+//!   `Documents.Admin` app role — the migration of containers created before `members`.
+//!
+//! The tenant must be one this service has a key for before any store read is made.
 //!
 //! Anyone else — a non-member, or anyone for a container nobody registered — gets the same 403.
 
@@ -13,8 +18,8 @@ use serde_json::json;
 use warp::http::StatusCode;
 
 use crate::audit;
-use crate::caller::Caller;
-use crate::documents::request::{MembersAction, MembersRequest};
+use crate::caller::{Caller, DOCUMENTS_ADMIN};
+use crate::documents::request::{MembersAction, MembersRequest, continuation_token};
 use crate::invocation::{Invocation, Reply, RequestLog};
 use crate::problem::Problem;
 use crate::routes::AppState;
@@ -38,13 +43,36 @@ pub async fn document_members_function(
                     .to_string(),
         });
     };
-    state.policy.admit_tenant(&request.document.tenant_id)?;
     let document = &request.document;
+    state.policy.admit_tenant(&document.tenant_id)?;
+    state
+        .keys
+        .key(&document.tenant_id)
+        .await
+        .map_err(super::problems::key_problem(&document.tenant_id))?;
     let me = principal.id.as_str();
+    let mut status = StatusCode::OK;
     let mut body = match &request.action {
-        MembersAction::List => {
-            let members = documents.members(document, me).await?;
-            json!({ "members": members })
+        MembersAction::List { limit, after } => {
+            let page = documents
+                .members(document, me, *limit, after.as_deref())
+                .await?;
+            let mut body = json!({ "members": page.members });
+            if let Some(after) = page.next_after {
+                body["continuationToken"] = continuation_token(&after).into();
+            }
+            body
+        }
+        MembersAction::SetOwner { user_id } => {
+            if !principal.document_admin {
+                return Err(Problem::Forbidden {
+                    detail: format!("action: setOwner needs the {DOCUMENTS_ADMIN} app role."),
+                });
+            }
+            documents.set_owner(document, user_id).await?;
+            audit::document("owner-set", document, user_id, "owner", me);
+            status = StatusCode::CREATED;
+            json!({ "userId": user_id, "role": "owner" })
         }
         MembersAction::Set { user_id, role } => {
             documents.set_member(document, me, user_id, *role).await?;
@@ -60,7 +88,7 @@ pub async fn document_members_function(
     body["tenantId"] = document.tenant_id.as_str().into();
     body["documentId"] = document.document_id.as_str().into();
     Ok(Reply::new(
-        StatusCode::OK,
+        status,
         "application/json",
         body.to_string().into_bytes(),
     ))

@@ -39,6 +39,8 @@ impl From<DocumentError> for Problem {
             DocumentError::Unavailable => Problem::DocumentStoreUnavailable {
                 retry_after: RETRY_AFTER,
             },
+            // The miss budget is spent: retry when the next read is allowed (whole seconds).
+            DocumentError::Busy(retry_after) => Problem::DocumentStoreUnavailable { retry_after },
         }
     }
 }

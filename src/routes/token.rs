@@ -1,9 +1,10 @@
 //! `TokenFunction`: one Fluid token per request.
 //!
-//! caller → request → policy → document access → tenant key → token → response, each step a
+//! caller → request → policy → tenant key → document access → token → response, each step a
 //! call into its own module. The caller is authenticated first, so an unauthenticated client
-//! learns nothing about the request or the tenant; the policy and the document access decide
-//! before the key is looked up, so a 403 never depends on whether the tenant exists.
+//! learns nothing about the request or the tenant; the policy decides before the key is looked
+//! up, so its 403 never depends on whether the tenant exists. The key comes before the document
+//! access, so a tenant nobody configured costs no member store read.
 
 use serde::Serialize;
 use warp::http::{HeaderMap, StatusCode, header};
@@ -33,14 +34,16 @@ pub async fn token_function(
     let client_app = caller.client_app().map(str::to_owned);
     let scopes_asked = request.scopes.is_some();
     let mut grant = state.policy.grant(caller, request)?;
-    if let Some(documents) = &state.documents {
-        documents.authorize(&mut grant, scopes_asked).await?;
-    }
+    // The tenant must have a key before the document access reads the member store: a made-up
+    // tenant id costs no store read.
     let key = state
         .keys
         .key(&grant.tenant_id)
         .await
         .map_err(super::problems::key_problem(&grant.tenant_id))?;
+    if let Some(documents) = &state.documents {
+        documents.authorize(&mut grant, scopes_asked).await?;
+    }
     let token = token::issue(&grant, &key);
     audit::fluid_token(&grant, &token, state.auth.mode(), client_app.as_deref());
 
