@@ -21,6 +21,7 @@ use warp::http::StatusCode;
 
 use fluid_token_service::acs::request::AcsTokenRequest;
 use fluid_token_service::caller::Authenticator;
+use fluid_token_service::caller::easyauth::UserIdForm;
 use fluid_token_service::documents::store::MemoryStore;
 use fluid_token_service::documents::{DocumentAccess, DocumentLimits, Documents};
 use fluid_token_service::domain::{Lifetime, Scopes, TenantId};
@@ -215,7 +216,7 @@ proptest! {
         let query = percent_encoding::utf8_percent_encode(&query, WIRE).to_string();
         let path = format!("/api/TokenFunction?{query}");
         prop_assume!(path.parse::<warp::http::Uri>().is_ok());
-        let filter = host::handler(state(Authenticator::EasyAuth), routing(true), false);
+        let filter = host::handler(state(Authenticator::EasyAuth(UserIdForm::Id)), routing(true), false);
         let mut request = warp::test::request()
             .method(if post { "POST" } else { "GET" })
             .path(&path)
@@ -313,7 +314,7 @@ proptest! {
         let path = format!("/api/{function}?{query}&token={token}");
         prop_assume!(path.parse::<warp::http::Uri>().is_ok());
         let filter = host::handler(
-            state_with(Authenticator::EasyAuth, DocumentAccess::Members),
+            state_with(Authenticator::EasyAuth(UserIdForm::Id), DocumentAccess::Members),
             routing(true), false);
         let response = runtime().block_on(
             warp::test::request()

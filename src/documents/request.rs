@@ -91,7 +91,7 @@ impl MembersRequest {
             }
             Ok(id)
         };
-        let action = match (&*method, params.string("action")?) {
+        let action = match (method, params.string("action")?) {
             (&Method::GET, _) => MembersAction::List {
                 limit: page_limit(&params)?,
                 after: match params.string("continuationToken")? {
