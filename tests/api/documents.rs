@@ -16,7 +16,13 @@ const CREATED: &str = "/api/DocumentCreated";
 const MEMBERS: &str = "/api/DocumentMembers";
 
 /// A creation token as the service returns it: HS256 with the tenant key, no scopes.
-fn creation_token(tenant: &str, document: &str, key: &str, user: &str, exp_in: i64) -> String {
+pub(crate) fn creation_token(
+    tenant: &str,
+    document: &str,
+    key: &str,
+    user: &str,
+    exp_in: i64,
+) -> String {
     let now = now() as i64;
     let claims = json!({
         "documentId": document, "scopes": [], "tenantId": tenant,
@@ -32,13 +38,18 @@ fn creation_token(tenant: &str, document: &str, key: &str, user: &str, exp_in: i
 }
 
 /// Where the memberships of a test app live.
-enum Store<'a> {
+pub(crate) enum Store<'a> {
     Memory,
-    Table(&'a Azurite),
+    /// Table Storage with this `AzureWebJobsStorage` (Azurite, or a proxy in front of it).
+    Table(&'a str),
 }
 
 /// An app with Easy Auth callers, `DOCUMENT_ACCESS=members`, and `store`.
-async fn members_app(protocol: Protocol, store: &Store<'_>, extra: &[(&str, &str)]) -> TestApp {
+pub(crate) async fn members_app(
+    protocol: Protocol,
+    store: &Store<'_>,
+    extra: &[(&str, &str)],
+) -> TestApp {
     let mut settings = vec![
         ("AUTH_MODE", "easyauth"),
         ("WEBSITE_AUTH_ENABLED", "True"),
@@ -46,9 +57,9 @@ async fn members_app(protocol: Protocol, store: &Store<'_>, extra: &[(&str, &str
     ];
     match store {
         Store::Memory => settings.push(("DOCUMENT_STORE", "memory")),
-        Store::Table(azurite) => settings.extend([
+        Store::Table(connection_string) => settings.extend([
             ("DOCUMENT_STORE", "table"),
-            ("AzureWebJobsStorage", azurite.connection_string.as_str()),
+            ("AzureWebJobsStorage", connection_string),
         ]),
     }
     settings.extend_from_slice(extra);
@@ -56,10 +67,10 @@ async fn members_app(protocol: Protocol, store: &Store<'_>, extra: &[(&str, &str
 }
 
 /// A signed-in user, as App Service Authentication presents them.
-struct User(&'static str);
+pub(crate) struct User(pub &'static str);
 
 impl User {
-    fn sign(&self, request: PublicRequest) -> PublicRequest {
+    pub(crate) fn sign(&self, request: PublicRequest) -> PublicRequest {
         request
             .header("X-MS-CLIENT-PRINCIPAL-ID", self.0)
             .header("X-MS-CLIENT-PRINCIPAL-NAME", self.0)
@@ -75,7 +86,12 @@ impl User {
             )
     }
 
-    async fn register(&self, app: &TestApp, document: &str, token: &str) -> PublicResponse {
+    pub(crate) async fn register(
+        &self,
+        app: &TestApp,
+        document: &str,
+        token: &str,
+    ) -> PublicResponse {
         app.send(
             self.sign(PublicRequest::post(CREATED))
                 .json(&json!({ "documentId": document, "token": token })),
@@ -83,33 +99,39 @@ impl User {
         .await
     }
 
-    async fn create(&self, app: &TestApp, document: &str) -> PublicResponse {
+    pub(crate) async fn create(&self, app: &TestApp, document: &str) -> PublicResponse {
         let token = creation_token(TENANT, document, KEY, self.0, 300);
         self.register(app, document, &token).await
     }
 
-    async fn token(&self, app: &TestApp, query: &str) -> PublicResponse {
+    pub(crate) async fn token(&self, app: &TestApp, query: &str) -> PublicResponse {
         app.send(self.sign(PublicRequest::get(format!(
             "/api/TokenFunction?tenantId={TENANT}&{query}"
         ))))
         .await
     }
 
-    async fn members(&self, app: &TestApp, document: &str) -> PublicResponse {
+    pub(crate) async fn members(&self, app: &TestApp, document: &str) -> PublicResponse {
         app.send(self.sign(PublicRequest::get(format!(
             "{MEMBERS}?tenantId={TENANT}&documentId={document}"
         ))))
         .await
     }
 
-    async fn add(&self, app: &TestApp, document: &str, user: &str, role: &str) -> PublicResponse {
+    pub(crate) async fn add(
+        &self,
+        app: &TestApp,
+        document: &str,
+        user: &str,
+        role: &str,
+    ) -> PublicResponse {
         app.send(self.sign(PublicRequest::post(MEMBERS)).json(
             &json!({ "tenantId": TENANT, "documentId": document, "userId": user, "role": role }),
         ))
         .await
     }
 
-    async fn remove(&self, app: &TestApp, document: &str, user: &str) -> PublicResponse {
+    pub(crate) async fn remove(&self, app: &TestApp, document: &str, user: &str) -> PublicResponse {
         app.send(self.sign(PublicRequest::new(
             reqwest::Method::DELETE,
             format!("{MEMBERS}?tenantId={TENANT}&documentId={document}&userId={user}"),
@@ -118,8 +140,8 @@ impl User {
     }
 }
 
-const ANN: User = User("ann-oid");
-const BOB: User = User("bob-oid");
+pub(crate) const ANN: User = User("ann-oid");
+pub(crate) const BOB: User = User("bob-oid");
 
 fn scopes(claims: &Value) -> Vec<&str> {
     claims["scopes"]
@@ -130,7 +152,7 @@ fn scopes(claims: &Value) -> Vec<&str> {
         .collect()
 }
 
-fn ok_json(response: &PublicResponse, status: u16) -> Value {
+pub(crate) fn ok_json(response: &PublicResponse, status: u16) -> Value {
     assert_eq!(response.status, status, "{}", response.text());
     assert_eq!(response.header("content-type"), Some("application/json"));
     response.json()
@@ -245,7 +267,7 @@ async fn members_mode_in_memory() {
 async fn members_mode_in_table_storage_is_shared_by_every_instance() {
     let azurite = Azurite::start().await;
     for protocol in PROTOCOLS {
-        let store = Store::Table(&azurite);
+        let store = Store::Table(&azurite.connection_string);
         let app = members_app(protocol, &store, &[]).await;
         the_access_model(&app, &format!("doc-{protocol:?}")).await;
 

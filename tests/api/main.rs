@@ -7,6 +7,7 @@ mod acs;
 mod auth;
 mod cors;
 mod deploy;
+mod document_abuse;
 mod documents;
 mod host_protocol;
 mod hostile_input;

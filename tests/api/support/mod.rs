@@ -10,6 +10,7 @@ pub mod loopback_server;
 pub mod openid_emulator;
 pub mod ports;
 pub mod public_front;
+pub mod table_proxy;
 
 use std::path::Path;
 
