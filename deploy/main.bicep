@@ -207,6 +207,9 @@ var appSettings = concat([
   // Document owners and members, in a table of the app's storage (shared by every instance).
   { name: 'DOCUMENT_ACCESS', value: access }
   { name: 'DOCUMENT_STORE', value: 'table' }
+  // Table Storage serves an account 20,000 requests/s, shared with the Functions host: keep the
+  // member-store reads callers can cause (misses), times the instance count, under 2,000/s.
+  { name: 'DOCUMENT_STORE_MISS_RATE', value: string(max(1, 2000 / maximumInstanceCount)) }
 ], authMode == 'entra' ? [
   { name: 'ENTRA_AUTHORITY', value: environment().authentication.loginEndpoint }
   { name: 'ENTRA_TENANT_ID', value: entraTenantId }
