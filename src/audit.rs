@@ -1,66 +1,57 @@
-//! The audit trail: one log event for every token issued (and every change of who may open a
-//! document), so an incident can be traced from a token (its `jti`) to who got it, for what,
-//! through which client application — and back.
-//!
-//! Each event is a JSON line like every other (`"message":"token issued"`, `"audit":…`), never
-//! holding the token, its signature or a key: what identifies a token is its `jti`, which Fluid
-//! logs too.
+//! The audit trail: what every issued token (and every change of who may open a document, or of
+//! an ACS identity) puts on its request's log line ([`crate::request_log`]), so an incident can
+//! be traced from a token (its `jti`) to who got it, for what, through which client application
+//! — and back. Never the token, its signature or a key: what identifies a token is its `jti`,
+//! which Fluid logs too.
 
 use crate::acs::identity::IssuedToken;
 use crate::documents::DocumentRef;
+use crate::request_log::Audit;
 use crate::token::{Grant, SignedToken};
 
 /// A Fluid token was issued.
-pub fn fluid_token(grant: &Grant, token: &SignedToken, auth_mode: &str, client_app: Option<&str>) {
-    tracing::info!(
-        audit = "fluid-token",
-        jti = %token.jti,
-        tenant_id = grant.tenant_id.as_str(),
-        document_id = grant.document_id.as_str(),
-        user_id = grant.user.id.as_str(),
-        scopes = %grant.scopes,
-        expires_at = token.expires_at,
-        auth_mode,
+pub fn fluid_token(grant: Grant, token: &SignedToken, client_app: Option<String>) -> Audit {
+    Audit::FluidToken {
+        grant,
+        jti: token.jti,
+        expires_at: token.expires_at,
         client_app,
-        "token issued"
-    );
+    }
 }
 
 /// An ACS user access token was issued (`caller` is the signed-in caller, when there is one).
-pub fn acs_token(issued: &IssuedToken, scopes: &[&str], caller: Option<&str>, auth_mode: &str) {
-    tracing::info!(
-        audit = "acs-token",
-        communication_user_id = issued.communication_user_id.as_str(),
-        scopes = scopes.join(" ").as_str(),
-        expires_on = issued.expires_on.as_str(),
-        caller,
-        auth_mode,
-        "token issued"
-    );
+pub fn acs_token(issued: &IssuedToken, scopes: &[&str], caller: Option<&str>) -> Audit {
+    Audit::AcsToken {
+        communication_user_id: issued.communication_user_id.clone(),
+        scopes: scopes.join(" "),
+        expires_on: issued.expires_on.clone(),
+        caller: caller.map(str::to_owned),
+    }
 }
 
 /// A caller revoked the tokens of, or deleted, their ACS identity.
-pub fn acs_identity(action: &str, identity: &str, caller: &str) {
-    tracing::info!(
-        audit = "acs-identity",
+pub fn acs_identity(action: &'static str, identity: &str, caller: &str) -> Audit {
+    Audit::AcsIdentity {
         action,
-        communication_user_id = identity,
-        caller,
-        "identity changed"
-    );
+        communication_user_id: identity.to_owned(),
+        caller: caller.to_owned(),
+    }
 }
 
 /// A document's owner was registered, or its members changed: `user_id` now has `role` (`none`
 /// when removed); `by` made the change.
-pub fn document(action: &str, document: &DocumentRef, user_id: &str, role: &str, by: &str) {
-    tracing::info!(
-        audit = "document",
+pub fn document(
+    action: &'static str,
+    document: &DocumentRef,
+    user_id: &str,
+    role: &'static str,
+    by: &str,
+) -> Audit {
+    Audit::Document {
         action,
+        document: document.clone(),
+        user_id: user_id.to_owned(),
         role,
-        tenant_id = document.tenant_id.as_str(),
-        document_id = document.document_id.as_str(),
-        user_id,
-        by,
-        "document access changed"
-    );
+        by: by.to_owned(),
+    }
 }

@@ -120,22 +120,6 @@ fn decode(text: &str) -> Option<String> {
     }
 }
 
-/// What the request's one log line says beyond status and latency, filled in as the request is
-/// understood (the host names the client's method and path, a function the tenant).
-#[derive(Debug, Default)]
-pub struct RequestLog {
-    pub method: Option<Method>,
-    pub path: Option<String>,
-    pub tenant_id: Option<String>,
-}
-
-impl RequestLog {
-    pub fn client_request(&mut self, method: &Method, path: String) {
-        self.method = Some(method.clone());
-        self.path = Some(path);
-    }
-}
-
 /// A protocol-neutral HTTP response.
 #[derive(Debug)]
 pub struct Reply {

@@ -44,6 +44,7 @@ pub mod net;
 pub mod policy;
 pub mod problem;
 pub mod request;
+pub mod request_log;
 pub mod routes;
 pub mod secret;
 pub mod startup;

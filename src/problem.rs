@@ -98,6 +98,11 @@ impl Problem {
         }
     }
 
+    /// The last part of the problem's `type` (`forbidden`, `rate-limited`, …), for the log.
+    pub fn slug(&self) -> &'static str {
+        self.slug_and_title().0
+    }
+
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
             Problem::InvalidParameter { .. } => ("invalid-parameter", "Invalid request parameter"),

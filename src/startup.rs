@@ -65,6 +65,9 @@ impl Application {
                 Launch::Standalone => "standalone",
             },
             route_prefix = %config.route_prefix,
+            // Per deployment, not per request: the request lines leave them out.
+            forwarding = config.forwarding,
+            auth_mode = auth.mode(),
             max_lifetime_seconds = config.policy.max_lifetime.seconds(),
             allowed_tenants = config.policy.allowed_tenants.as_ref().map_or(0, |t| t.len()),
             "listening"

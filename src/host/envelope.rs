@@ -11,8 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 
-use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
+use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply};
 use crate::problem::Problem;
+use crate::request_log::RequestLog;
 
 /// The invocation JSON the host POSTs to `/{FunctionName}` (Newtonsoft, PascalCase).
 #[derive(Deserialize)]

@@ -31,9 +31,10 @@ use warp::filters::path::FullPath;
 use warp::http::{HeaderMap, Method, StatusCode, header};
 use warp::reply::Response;
 
-use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply, RequestLog};
+use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply};
 use crate::net;
 use crate::problem::Problem;
+use crate::request_log::{Exchange, RequestLog};
 use crate::routes::{AppState, Function};
 use envelope::EnvelopeRequest;
 pub use routing::Routing;
@@ -115,8 +116,10 @@ where
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let mut log = RequestLog::default();
-    let (mode, function, (status, response)) = match route(&request.method, &request.path, routing)
-    {
+    // The W3C trace context the host forwards (and creates when Application Insights is on); in
+    // envelope mode it may come inside the envelope, with the client's headers.
+    log.trace_from(&request.headers);
+    let (status, response) = match route(&request.method, &request.path, routing) {
         // Readiness is never held back by a stalled stdout, and is not logged.
         Route::Readiness => {
             return into_response(Reply::new(
@@ -128,37 +131,35 @@ where
         Route::Forwarded(function) => {
             // A stalled stdout holds requests back here, asynchronously, before they do any work.
             crate::log_writer::room().await;
-            let outcome = invoke_forwarded(state, function, request, body, &mut log).await;
-            ("forwarded", Some(function), outcome)
+            invoke_forwarded(state, function, request, body, &mut log).await
         }
         Route::Envelope(function) => {
             crate::log_writer::room().await;
-            let outcome = invoke_envelope(state, function, request, body, &mut log).await;
-            ("envelope", Some(function), outcome)
+            invoke_envelope(state, function, request, body, &mut log).await
         }
         Route::NotFound => {
             crate::log_writer::room().await;
             log.client_request(&request.method, request.path);
-            ("none", None, plain(Problem::NotFound.to_reply()))
+            refuse(Problem::NotFound, &mut log)
         }
     };
     // One flat event per request: cheaper than a span per request, and just as searchable.
-    tracing::info!(
-        mode,
-        method = log.method.as_ref().map(Method::as_str),
-        path = log.path.as_deref(),
-        function = function.map(Function::name),
-        invocation_id = invocation_id.as_deref(),
-        tenant_id = log.tenant_id.as_deref(),
-        status = status.as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        "request"
-    );
+    log.emit(&Exchange {
+        invocation_id: invocation_id.as_deref(),
+        status: status.as_u16(),
+        latency: started.elapsed(),
+    });
     response
 }
 
 fn plain(reply: Reply) -> Outcome {
     (reply.status, into_response(reply))
+}
+
+/// A problem answered by the host side itself (no function ran), noted on the log line.
+fn refuse(problem: Problem, log: &mut RequestLog) -> Outcome {
+    log.problem = Some(problem.slug());
+    plain(problem.to_reply())
 }
 
 /// Forwarding mode: the client's own request in, our response straight back.
@@ -176,11 +177,11 @@ where
     log.client_request(&request.method, request.path);
     let body = match read_body(&request.headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(problem) => return plain(problem.to_reply()),
+        Err(problem) => return refuse(problem, log),
     };
     let query = match QueryParams::parse(&request.query) {
         Ok(query) => query,
-        Err(error) => return plain(Problem::from(error).to_reply()),
+        Err(error) => return refuse(Problem::from(error), log),
     };
     let invocation = Invocation {
         method: request.method,
@@ -252,9 +253,15 @@ where
         Err(problem) => Err(problem),
     };
     let reply = match envelope {
-        Ok(EnvelopeRequest::Ok(invocation)) => function.invoke(state, invocation, log).await,
-        Ok(EnvelopeRequest::TooLarge(problem)) => problem.to_reply(),
-        Err(problem) => return plain(problem.to_reply()),
+        Ok(EnvelopeRequest::Ok(invocation)) => {
+            log.trace_from(&invocation.headers);
+            function.invoke(state, invocation, log).await
+        }
+        Ok(EnvelopeRequest::TooLarge(problem)) => {
+            log.problem = Some(problem.slug());
+            problem.to_reply()
+        }
+        Err(problem) => return refuse(problem, log),
     };
     let response = into_response(Reply::new(
         StatusCode::OK,

@@ -22,6 +22,7 @@ use crate::audit;
 use crate::caller::Caller;
 use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
+use crate::request_log::RequestLog;
 use crate::routes::AppState;
 
 /// The caller's id and the store of their bindings (authenticated modes only).
@@ -30,6 +31,7 @@ type Owner<'a> = Option<(&'a str, &'a TableBindings)>;
 pub async fn acs_token_function(
     state: &AppState,
     invocation: &Invocation,
+    log: &mut RequestLog,
 ) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
     let caller = state.auth.caller(&invocation.headers).await?;
@@ -42,7 +44,7 @@ pub async fn acs_token_function(
     match request.action {
         AcsAction::Token => {
             let issued = issue(acs, owner, &request).await?;
-            audit::acs_token(&issued, &request.scopes, caller.id(), state.auth.mode());
+            log.audit = Some(audit::acs_token(&issued, &request.scopes, caller.id()));
             let json = serde_json::to_vec(&issued).expect("an ACS token always serializes");
             Ok(Reply::new(StatusCode::OK, "application/json", json))
         }
@@ -51,7 +53,11 @@ pub async fn acs_token_function(
                 return Err(Problem::MethodNotAllowed { allow: "POST" });
             }
             let (identity, done) = manage(acs, owner, &request).await?;
-            audit::acs_identity(done, &identity, caller.id().unwrap_or_default());
+            log.audit = Some(audit::acs_identity(
+                done,
+                &identity,
+                caller.id().unwrap_or_default(),
+            ));
             let body = serde_json::json!({ "communicationUserId": identity, "action": done });
             Ok(Reply::new(
                 StatusCode::OK,

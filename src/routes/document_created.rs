@@ -15,9 +15,10 @@ use crate::clock::unix_now;
 use crate::documents::creation::{self, CreationError};
 use crate::documents::request::CreatedRequest;
 use crate::documents::{DocumentRef, Registration};
-use crate::invocation::{Invocation, Reply, RequestLog};
+use crate::invocation::{Invocation, Reply};
 use crate::keys::KeyError;
 use crate::problem::Problem;
+use crate::request_log::RequestLog;
 use crate::routes::AppState;
 
 pub async fn document_created_function(
@@ -62,13 +63,13 @@ pub async fn document_created_function(
         .await?;
     let status = match registration {
         Registration::Created => {
-            audit::document(
+            log.audit = Some(audit::document(
                 "owner-registered",
                 &document,
                 &created.user_id,
                 "owner",
                 &created.user_id,
-            );
+            ));
             StatusCode::CREATED
         }
         Registration::AlreadyOwner => StatusCode::OK,

@@ -20,8 +20,9 @@ use warp::http::StatusCode;
 use crate::audit;
 use crate::caller::{Caller, DOCUMENTS_ADMIN};
 use crate::documents::request::{MembersAction, MembersRequest, continuation_token};
-use crate::invocation::{Invocation, Reply, RequestLog};
+use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
+use crate::request_log::RequestLog;
 use crate::routes::AppState;
 
 pub async fn document_members_function(
@@ -70,18 +71,30 @@ pub async fn document_members_function(
                 });
             }
             documents.set_owner(document, user_id).await?;
-            audit::document("owner-set", document, user_id, "owner", me);
+            log.audit = Some(audit::document("owner-set", document, user_id, "owner", me));
             status = StatusCode::CREATED;
             json!({ "userId": user_id, "role": "owner" })
         }
         MembersAction::Set { user_id, role } => {
             documents.set_member(document, me, user_id, *role).await?;
-            audit::document("member-set", document, user_id, role.as_str(), me);
+            log.audit = Some(audit::document(
+                "member-set",
+                document,
+                user_id,
+                role.as_str(),
+                me,
+            ));
             json!({ "userId": user_id, "role": role.as_str() })
         }
         MembersAction::Remove { user_id } => {
             documents.remove_member(document, me, user_id).await?;
-            audit::document("member-removed", document, user_id, "none", me);
+            log.audit = Some(audit::document(
+                "member-removed",
+                document,
+                user_id,
+                "none",
+                me,
+            ));
             json!({ "userId": user_id, "removed": true })
         }
     };

@@ -17,10 +17,11 @@ use crate::acs::AcsService;
 use crate::caller::Authenticator;
 use crate::cors::Cors;
 use crate::documents::Documents;
-use crate::invocation::{Invocation, Reply, RequestLog};
+use crate::invocation::{Invocation, Reply};
 use crate::keys::TenantKeys;
 use crate::policy::Policy;
 use crate::problem::Problem;
+use crate::request_log::RequestLog;
 
 /// What the functions share: built once at startup, read-only afterwards.
 pub struct AppState {
@@ -90,12 +91,12 @@ impl Function {
         reply
     }
 
-    /// The function itself. The functions that know the tenant note it in `log`, for the
-    /// request's log line.
+    /// The function itself. It notes in `log` what the request's one line should say (the
+    /// tenant, the audit fields); a refusal notes its problem type.
     async fn run(self, state: &AppState, invocation: Invocation, log: &mut RequestLog) -> Reply {
         let answer = match self {
             Function::Token => token::token_function(state, &invocation, log).await,
-            Function::AcsToken => acs_token::acs_token_function(state, &invocation).await,
+            Function::AcsToken => acs_token::acs_token_function(state, &invocation, log).await,
             Function::DocumentCreated => {
                 document_created::document_created_function(state, &invocation, log).await
             }
@@ -103,7 +104,10 @@ impl Function {
                 document_members::document_members_function(state, &invocation, log).await
             }
         };
-        answer.unwrap_or_else(|problem| problem.to_reply())
+        answer.unwrap_or_else(|problem| {
+            log.problem = Some(problem.slug());
+            problem.to_reply()
+        })
     }
 }
 

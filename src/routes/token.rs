@@ -11,9 +11,10 @@ use warp::http::{HeaderMap, StatusCode, header};
 
 use crate::audit;
 use crate::domain::Scopes;
-use crate::invocation::{Invocation, Reply, RequestLog};
+use crate::invocation::{Invocation, Reply};
 use crate::problem::Problem;
 use crate::request::TokenRequest;
+use crate::request_log::RequestLog;
 use crate::routes::AppState;
 use crate::token::{self, FluidUser, Grant, SignedToken};
 
@@ -45,15 +46,19 @@ pub async fn token_function(
         documents.authorize(&mut grant, scopes_asked).await?;
     }
     let token = token::issue(&grant, &key);
-    audit::fluid_token(&grant, &token, state.auth.mode(), client_app.as_deref());
-
-    Ok(if prefers_json(&invocation.headers) {
+    let reply = if prefers_json(&invocation.headers) {
         let body = TokenJson::new(&grant, &token);
         let json = serde_json::to_vec(&body).expect("a token response always serializes");
         Reply::new(StatusCode::OK, "application/json", json)
     } else {
-        Reply::new(StatusCode::OK, "text/plain; charset=utf-8", token.jwt)
-    })
+        Reply::new(
+            StatusCode::OK,
+            "text/plain; charset=utf-8",
+            token.jwt.clone(),
+        )
+    };
+    log.audit = Some(audit::fluid_token(grant, &token, client_app));
+    Ok(reply)
 }
 
 /// The body for `Accept: application/json`: the token plus what a client would otherwise have

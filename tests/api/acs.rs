@@ -545,7 +545,8 @@ async fn callers_keep_their_identity_and_can_revoke_or_delete_it() {
         let tokens = audit("acs-token");
         assert_eq!(tokens.len(), 4, "{output}");
         assert!(tokens.iter().all(|t| t["caller"] == dana.as_str()
-            && t["auth_mode"] == "easyauth"
+            && t["message"] == "request"
+            && t["status"] == 200
             && t["scopes"] == "voip"));
         assert_eq!(tokens[3]["communication_user_id"], extra_id);
         assert_eq!(tokens[3]["expires_on"], extra["expiresOn"]);

@@ -494,20 +494,25 @@ async fn entra_allowed_client_apps_are_matched_against_azp_or_appid() {
     }
 }
 
-/// Every issued token leaves one audit line: who got which token (by `jti`) for what, through
-/// which client app — never the token or its signature.
+/// Every issued token leaves its audit fields on its request's one line: who got which token (by
+/// `jti`) for what, through which client app, joined to the host's trace — never the token or its
+/// signature (with a trace id and a client app, still under 450 bytes).
 #[tokio::test]
 async fn every_token_leaves_an_audit_line_without_the_token() {
     let idp = OpenIdEmulator::start().await;
     for protocol in PROTOCOLS {
         let app = entra_app(protocol, &idp, &[]).await;
         let bearer = idp.token("oid-audit", json!({ "azp": "spa-app-id" }));
-        let response = with_bearer(
-            &app,
-            "tenantId=t1&documentId=doc-9&scopes=doc:read",
-            &bearer,
-        )
-        .await;
+        let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let response = app
+            .send(
+                PublicRequest::get(
+                    "/api/TokenFunction?tenantId=t1&documentId=doc-9&scopes=doc:read",
+                )
+                .header("Authorization", &format!("Bearer {bearer}"))
+                .header("traceparent", &format!("00-{trace}-00f067aa0ba902b7-01")),
+            )
+            .await;
         assert_eq!(response.status, 200);
         let jwt = response.text();
         let claims = verify(&jwt, KEY).unwrap();
@@ -519,15 +524,23 @@ async fn every_token_leaves_an_audit_line_without_the_token() {
             .filter(|line| line["audit"] == "fluid-token")
             .collect();
         assert_eq!(audit.len(), 1, "{output}");
+        assert_eq!(
+            output.matches(jti).count(),
+            1,
+            "one line per request: {output}"
+        );
         let line = &audit[0];
-        assert_eq!(line["message"], "token issued");
+        assert_eq!(line["message"], "request");
+        assert_eq!(line["status"], 200);
+        assert_eq!(line["trace_id"], trace);
+        let text = output.lines().find(|l| l.contains(jti)).unwrap();
+        assert!(text.len() <= 450, "{} bytes: {text}", text.len());
         assert_eq!(line["jti"], jti);
         assert_eq!(line["tenant_id"], "t1");
         assert_eq!(line["document_id"], "doc-9");
         assert_eq!(line["user_id"], "oid-audit");
         assert_eq!(line["scopes"], "doc:read");
         assert_eq!(line["expires_at"], claims["exp"]);
-        assert_eq!(line["auth_mode"], "entra");
         assert_eq!(line["client_app"], "spa-app-id");
         let signature = jwt.rsplit('.').next().unwrap();
         assert!(

@@ -532,8 +532,12 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
     );
     assert!(code.contains("scope: insights"));
     // Per-instance miss budgets divided by the instance count, like Key Vault's.
-    assert!(code.contains("{ name: 'KEY_VAULT_MISS_RATE', value: string(max(1, 300 / maximumInstanceCount)) }"));
-    assert!(code.contains("{ name: 'DOCUMENT_STORE_MISS_RATE', value: string(max(1, 2000 / maximumInstanceCount)) }"));
+    assert!(code.contains(
+        "{ name: 'KEY_VAULT_MISS_RATE', value: string(max(1, 300 / maximumInstanceCount)) }"
+    ));
+    assert!(code.contains(
+        "{ name: 'DOCUMENT_STORE_MISS_RATE', value: string(max(1, 2000 / maximumInstanceCount)) }"
+    ));
 
     // Every parameter and variable is used; every value in main.parameters.json is a parameter.
     let declared = |keyword: &str| -> Vec<String> {
