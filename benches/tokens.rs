@@ -142,6 +142,7 @@ fn round_trip(c: &mut Criterion) {
         acs: None,
         documents: None,
         cors: None,
+        limiter: None,
     });
     let filter = host::handler(
         state,

@@ -60,6 +60,11 @@ pub enum Problem {
     MalformedInvocation { detail: String },
     /// A standalone run was asked for a host name other than this machine's (DNS rebinding).
     ForeignHost,
+    /// The caller made more requests than `CALLER_RATE_LIMIT` allows; retry after the wait.
+    RateLimited { retry_after: Duration },
+    /// The service cannot write its log lines (stdout is not being read), and issues nothing it
+    /// cannot record; retry after the wait.
+    LogUnavailable { retry_after: Duration },
     /// A fault inside this service; details go to the log, never to the caller.
     Internal,
 }
@@ -93,6 +98,8 @@ impl Problem {
             | Problem::AcsUnavailable { .. }
             | Problem::DocumentStoreUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Problem::Conflict { .. } => StatusCode::CONFLICT,
+            Problem::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Problem::LogUnavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Problem::ForeignHost => StatusCode::MISDIRECTED_REQUEST,
             Problem::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -138,6 +145,8 @@ impl Problem {
                 ("malformed-invocation", "Malformed host invocation")
             }
             Problem::ForeignHost => ("foreign-host", "Misdirected request"),
+            Problem::RateLimited { .. } => ("rate-limited", "Too many requests"),
+            Problem::LogUnavailable { .. } => ("log-unavailable", "Service unavailable"),
             Problem::Internal => ("internal", "Internal error"),
         }
     }
@@ -184,7 +193,13 @@ impl Problem {
             Problem::DocumentStoreUnavailable { .. } => {
                 "Document members cannot be read or changed right now; retry later.".to_string()
             }
-            Problem::ForeignHost => "This development server answers only requests for localhost, 127.0.0.1 or [::1] (the Host header); other names can be DNS-rebinding attacks.".to_string(),
+            Problem::ForeignHost => "This development server answers only requests for this machine (localhost, 127.0.0.0/8 or [::1] in the Host header); other names can be DNS-rebinding attacks.".to_string(),
+            Problem::RateLimited { .. } => {
+                "You are making more requests than this service allows per caller; retry after the time in Retry-After.".to_string()
+            }
+            Problem::LogUnavailable { .. } => {
+                "The service cannot record requests right now, and issues nothing it cannot record; retry later.".to_string()
+            }
             Problem::Internal => "The request could not be completed.".to_string(),
         }
     }
@@ -212,9 +227,13 @@ impl Problem {
             Problem::KeyStoreUnavailable { retry_after }
             | Problem::IdentityProviderUnavailable { retry_after }
             | Problem::AcsUnavailable { retry_after }
-            | Problem::DocumentStoreUnavailable { retry_after } => reply.with_header(
+            | Problem::DocumentStoreUnavailable { retry_after }
+            | Problem::RateLimited { retry_after }
+            | Problem::LogUnavailable { retry_after } => reply.with_header(
                 header::RETRY_AFTER,
-                HeaderValue::from(retry_after.as_secs().max(1)),
+                // Whole seconds, rounded up: a client that waits that long is not refused again
+                // for waiting too little.
+                HeaderValue::from(retry_after.as_millis().div_ceil(1000).max(1) as u64),
             ),
             // RFC 9110 §15.5.2: a 401 names the scheme; RFC 6750 §3.1 says what was wrong.
             Problem::Unauthenticated { invalid_token, .. } => reply.with_header(

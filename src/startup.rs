@@ -15,6 +15,7 @@ use crate::acs::{AcsSecret, AcsService, ConnectionSource};
 use crate::azure_credential::{AzureCredential, BearerToken};
 use crate::caller::Authenticator;
 use crate::caller::entra::EntraValidator;
+use crate::caller::rate_limit::CallerLimiter;
 use crate::config::{
     AcsConnectionSetting, AcsSettings, AuthMode, Config, DocumentSettings, DocumentStoreSetting,
     KeySettings, Launch, StorageSetting,
@@ -73,6 +74,11 @@ impl Application {
             "listening"
         );
 
+        // AUTH_MODE=none has no caller to limit.
+        let limiter = config
+            .caller_rate
+            .filter(|_| !matches!(auth, Authenticator::None))
+            .map(|rate| CallerLimiter::new(rate.rate, rate.burst));
         let state = AppState {
             auth,
             policy: config.policy,
@@ -80,6 +86,7 @@ impl Application {
             acs,
             documents,
             cors: config.cors,
+            limiter,
         };
         Ok(Application {
             listener,

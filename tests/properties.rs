@@ -71,6 +71,7 @@ fn state_with(auth: Authenticator, access: DocumentAccess) -> Arc<AppState> {
             DocumentLimits::default(),
         )),
         cors: None,
+        limiter: None,
     })
 }
 

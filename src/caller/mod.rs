@@ -10,6 +10,7 @@
 pub mod bearer_cache;
 pub mod easyauth;
 pub mod entra;
+pub mod rate_limit;
 
 use std::sync::Arc;
 

@@ -4,7 +4,7 @@ use crate::caller::easyauth::UserIdForm;
 use crate::caller::entra::{DEFAULT_AUTHORITY, EntraSettings};
 
 use super::settings::Settings;
-use super::{AuthMode, ConfigError, error};
+use super::{AuthMode, CallerRate, ConfigError, error};
 use crate::net::is_loopback_url;
 
 /// `AUTH_MODE=entra`: `ENTRA_*`.
@@ -107,6 +107,27 @@ pub(super) fn auth_mode(settings: &Settings) -> Result<AuthMode, ConfigError> {
             )));
         }
     })
+}
+
+/// `CALLER_RATE_LIMIT` (requests per second per signed-in caller, per instance; `off`) and
+/// `CALLER_RATE_BURST`.
+pub(super) fn caller_rate(settings: &Settings) -> Result<Option<CallerRate>, ConfigError> {
+    if settings
+        .present("CALLER_RATE_LIMIT")
+        .is_some_and(|v| v.eq_ignore_ascii_case("off"))
+    {
+        return Ok(None);
+    }
+    let rate = settings.rate("CALLER_RATE_LIMIT", CallerRate::DEFAULT.rate, "requests")?;
+    let burst = match settings.present("CALLER_RATE_BURST") {
+        None => CallerRate::DEFAULT.burst,
+        Some(text) => text
+            .parse::<u32>()
+            .ok()
+            .filter(|burst| (1..=10_000).contains(burst))
+            .ok_or_else(|| error("CALLER_RATE_BURST must be an integer from 1 to 10000"))?,
+    };
+    Ok(Some(CallerRate { rate, burst }))
 }
 
 #[cfg(test)]
@@ -288,5 +309,33 @@ mod tests {
             .to_string()
             .contains("ENTRA_AUDIENCE")
         );
+    }
+
+    #[test]
+    fn caller_rate_limit() {
+        let rate = |vars: &[(&str, &str)]| {
+            let mut all = vec![("AUTH_MODE", "none")];
+            all.extend_from_slice(vars);
+            config(&all, None, None).map(|c| c.caller_rate)
+        };
+        assert_eq!(rate(&[]), Ok(Some(CallerRate::DEFAULT)));
+        assert_eq!(
+            rate(&[("CALLER_RATE_LIMIT", "2"), ("CALLER_RATE_BURST", "7")]),
+            Ok(Some(CallerRate { rate: 2, burst: 7 }))
+        );
+        assert_eq!(rate(&[("CALLER_RATE_LIMIT", "off")]), Ok(None));
+        assert_eq!(rate(&[("CALLER_RATE_LIMIT", "OFF")]), Ok(None));
+        for (vars, needle) in [
+            (
+                [("CALLER_RATE_LIMIT", "0")],
+                "CALLER_RATE_LIMIT must be an integer from 1 to 1000 (requests per second)",
+            ),
+            (
+                [("CALLER_RATE_BURST", "0")],
+                "CALLER_RATE_BURST must be an integer from 1 to 10000",
+            ),
+        ] {
+            assert_eq!(rate(&vars).unwrap_err().to_string(), needle);
+        }
     }
 }

@@ -34,7 +34,7 @@ use crate::policy::Policy;
 
 use acs::acs_settings;
 pub use acs::{AcsConnectionSetting, AcsSettings};
-use auth::auth_mode;
+use auth::{auth_mode, caller_rate};
 use cors::cors_settings;
 use documents::document_settings;
 pub use documents::{DocumentSettings, DocumentStoreSetting};
@@ -86,9 +86,25 @@ pub struct Config {
     pub documents: DocumentSettings,
     /// `RUST_LOG`-style filter for the JSON logs (default `info`).
     pub log_filter: String,
+    /// `None`: `CALLER_RATE_LIMIT=off`.
+    pub caller_rate: Option<CallerRate>,
     /// CORS the handler answers: `CORS_ALLOWED_ORIGINS`, or standalone `Host.CORS` of
     /// local.settings.json as `func start` would apply it. `None`: no CORS headers at all.
     pub cors: Option<Cors>,
+}
+
+/// Requests per second per signed-in caller, per instance (`CALLER_RATE_LIMIT`), and the burst
+/// (`CALLER_RATE_BURST`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallerRate {
+    pub rate: u32,
+    pub burst: u32,
+}
+
+impl CallerRate {
+    /// 5 a second, 30 at once: what azure-client asks for when a user creates, loads,
+    /// reconnects and refreshes fits in the burst many times over (docs/security.md).
+    pub const DEFAULT: CallerRate = CallerRate { rate: 5, burst: 30 };
 }
 
 /// A configuration problem, printed as one line before the process exits.
@@ -170,6 +186,7 @@ impl Config {
         let settings = Settings::new(env, local.values);
 
         let auth_mode = auth_mode(&settings)?;
+        let caller_rate = caller_rate(&settings)?;
         let documents = document_settings(&settings, launch, auth_mode != AuthMode::None)?;
         let policy = policy_settings(&settings, documents.access)?;
         let keys = key_settings(&settings)?;
@@ -191,6 +208,7 @@ impl Config {
             keys,
             acs,
             documents,
+            caller_rate,
             log_filter: settings
                 .get("RUST_LOG")
                 .unwrap_or_else(|| "info".to_string()),

@@ -34,7 +34,7 @@ pub async fn acs_token_function(
     log: &mut RequestLog,
 ) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
-    let caller = state.auth.caller(&invocation.headers).await?;
+    let caller = super::signed_in(state, invocation).await?;
     let acs = state.acs.as_ref().ok_or(Problem::AcsNotConfigured)?;
     let request = AcsTokenRequest::parse(&invocation.query, &invocation.body)?;
     let owner: Owner = match (&caller, &acs.bindings) {

@@ -30,7 +30,7 @@ pub async fn document_members_function(
     invocation: &Invocation,
     log: &mut RequestLog,
 ) -> Result<Reply, Problem> {
-    let caller = state.auth.caller(&invocation.headers).await?;
+    let caller = super::signed_in(state, invocation).await?;
     let documents = state
         .documents
         .as_ref()

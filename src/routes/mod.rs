@@ -14,7 +14,8 @@ use std::sync::Arc;
 use warp::http::Method;
 
 use crate::acs::AcsService;
-use crate::caller::Authenticator;
+use crate::caller::rate_limit::CallerLimiter;
+use crate::caller::{Authenticator, Caller};
 use crate::cors::Cors;
 use crate::documents::Documents;
 use crate::invocation::{Invocation, Reply};
@@ -34,6 +35,20 @@ pub struct AppState {
     pub documents: Option<Documents>,
     /// `None` when the handler answers no CORS (the platform's, or none, is in charge).
     pub cors: Option<Cors>,
+    /// `None` with `CALLER_RATE_LIMIT=off` (and with `AUTH_MODE=none`: there is no caller).
+    pub limiter: Option<CallerLimiter>,
+}
+
+/// Who is calling, authenticated and within their rate (`CALLER_RATE_LIMIT`): the first step of
+/// `TokenFunction`, `AcsTokenFunction` and `DocumentMembers`.
+async fn signed_in(state: &AppState, invocation: &Invocation) -> Result<Caller, Problem> {
+    let caller = state.auth.caller(&invocation.headers).await?;
+    if let (Some(limiter), Some(id)) = (&state.limiter, caller.id()) {
+        limiter
+            .check(id, tokio::time::Instant::now())
+            .map_err(|retry_after| Problem::RateLimited { retry_after })?;
+    }
+    Ok(caller)
 }
 
 /// A function of the app; its name is the folder holding its `function.json`.

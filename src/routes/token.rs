@@ -24,7 +24,7 @@ pub async fn token_function(
     log: &mut RequestLog,
 ) -> Result<Reply, Problem> {
     super::require_get_or_post(&invocation.method)?;
-    let caller = state.auth.caller(&invocation.headers).await?;
+    let caller = super::signed_in(state, invocation).await?;
     let request = TokenRequest::parse(
         &invocation.query,
         &invocation.body,

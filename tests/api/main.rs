@@ -13,5 +13,6 @@ mod host_protocol;
 mod hostile_input;
 mod keyvault;
 mod published_providers;
+mod rate_limit;
 mod token_contract;
 mod verify;

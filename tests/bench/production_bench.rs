@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
-use crate::rss_kib;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::KeyVaultEmulator;
 use crate::support::openid_emulator::{AUDIENCE, OpenIdEmulator, TENANT_ID};
-use crate::support::{handler_process, listening_port, repo_root};
+use crate::support::{handler_process, listening_port, repo_root, rss_kib};
 
 const QUERY: &str = "/api/TokenFunction?tenantId=t1&documentId=doc-1";
 const KEY: &str = "bench-tenant-key-4d5e6f7a8b9c0d1e";

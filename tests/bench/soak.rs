@@ -12,10 +12,9 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncBufReadExt;
 
-use crate::rss_kib;
 use crate::support::identity_emulator::IdentityEmulator;
 use crate::support::keyvault_emulator::{Fault, KeyVaultEmulator};
-use crate::support::{handler_process, listening_port, repo_root};
+use crate::support::{handler_process, listening_port, repo_root, rss_kib};
 
 const PHASES: [&str; 10] = [
     "normal",
