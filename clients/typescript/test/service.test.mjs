@@ -64,3 +64,34 @@ test("fetch, cache, refresh, survive an outage, recover", async () => {
 	assert.notEqual(back.jwt, refreshed.jwt);
 	jwt.verify(back.jwt, KEY);
 });
+
+test("over the caller's rate limit, the provider waits out the 429 and gets its tokens", async () => {
+	// Easy Auth callers (the handler trusts the principal header its platform would set), one
+	// request a second with a burst of one: every second token request in a row is a 429.
+	const limited = { AUTH_MODE: "easyauth", WEBSITE_AUTH_ENABLED: "True", TENANT_KEYS: JSON.stringify({ t1: KEY }), CALLER_RATE_LIMIT: "1", CALLER_RATE_BURST: "1" };
+	const { child, url, logs } = await startHandler(limited);
+	children.push(child);
+	const asAnn = (input, init = {}) => fetch(input, { ...init, headers: { ...init.headers, "x-ms-client-principal-id": "oid-ann" } });
+	const provider = new FunctionTokenProvider({ url: `${url}/api/TokenFunction`, fetch: asAnn, maxWaitMs: 5_000, retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 } });
+
+	const started = Date.now();
+	for (const doc of ["doc-1", "doc-2", "doc-3"]) {
+		const token = await provider.fetchOrdererToken("t1", doc);
+		assert.equal(jwt.verify(token.jwt, KEY).documentId, doc);
+	}
+	// Each token after the first waited for the second Retry-After asked for.
+	assert.ok(Date.now() - started >= 1_900, `${Date.now() - started} ms`);
+	const refused = logs.map((line) => JSON.parse(line)).filter((e) => e.message === "request" && e.problem === "rate-limited");
+	assert.ok(refused.length >= 2, JSON.stringify(refused));
+
+	// When the wait does not fit in maxWaitMs, the 429 surfaces as Fluid's throttling error.
+	const hurried = new FunctionTokenProvider({ url: `${url}/api/TokenFunction`, fetch: asAnn, maxWaitMs: 300, retry: { attempts: 4, baseDelayMs: 10, maxDelayMs: 50 } });
+	await hurried.fetchOrdererToken("t1", "doc-4").catch(() => undefined);
+	await assert.rejects(hurried.fetchOrdererToken("t1", "doc-5"), (error) => {
+		assert.ok(error instanceof TokenRequestError);
+		assert.equal(error.status, 429);
+		assert.equal(error.errorType, "throttlingError");
+		assert.equal(error.retryAfterSeconds, 1);
+		return true;
+	});
+});
