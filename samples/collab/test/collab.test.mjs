@@ -206,6 +206,14 @@ for (const mode of ["forwarding", "envelope"]) {
 		}
 		const gets = tokenRequests(service.front, "GET");
 		assert.ok(gets.length > 0 && gets.every((g) => /^Bearer /.test(g.headers.authorization)), JSON.stringify(gets));
+		// What azure-client asks of the token service for one person creating (or loading) a
+		// container and collaborating: the figures behind CALLER_RATE_LIMIT's default burst (30).
+		const counts = new Map();
+		for (const g of gets) counts.set(g.headers.authorization, (counts.get(g.headers.authorization) ?? 0) + 1);
+		const perPerson = [...counts.values()];
+		console.log(`token requests per person (${mode}): ${JSON.stringify(perPerson)}`);
+		assert.equal(perPerson.length, 2);
+		assert.ok(perPerson.every((n) => n <= 30), JSON.stringify(perPerson));
 	});
 }
 
