@@ -74,6 +74,14 @@ param acsConnectionStringSecretName string = ''
 @allowed(['open', 'members'])
 param documentAccess string = 'open'
 
+@description('Requests per second per signed-in caller, per instance (CALLER_RATE_LIMIT), or off. A caller can get up to maximumInstanceCount times this across instances: size it for what one user of your app asks for (docs/security.md).')
+param callerRateLimit string = '5'
+
+@description('Requests a signed-in caller may make at once, per instance (CALLER_RATE_BURST).')
+@minValue(1)
+@maxValue(10000)
+param callerRateBurst int = 30
+
 @description('Most instances the app scales out to.')
 @minValue(40)
 @maxValue(1000)
@@ -210,6 +218,9 @@ var appSettings = concat([
   // Table Storage serves an account 20,000 requests/s, shared with the Functions host: keep the
   // member-store reads callers can cause (misses), times the instance count, under 2,000/s.
   { name: 'DOCUMENT_STORE_MISS_RATE', value: string(max(1, 2000 / maximumInstanceCount)) }
+  // Fair use per caller, per instance.
+  { name: 'CALLER_RATE_LIMIT', value: callerRateLimit }
+  { name: 'CALLER_RATE_BURST', value: string(callerRateBurst) }
 ], authMode == 'entra' ? [
   { name: 'ENTRA_AUTHORITY', value: environment().authentication.loginEndpoint }
   { name: 'ENTRA_TENANT_ID', value: entraTenantId }
