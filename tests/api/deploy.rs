@@ -538,6 +538,10 @@ fn main_bicep_is_flex_consumption_shaped_keyless_and_has_no_dead_parameters() {
     assert!(code.contains(
         "{ name: 'DOCUMENT_STORE_MISS_RATE', value: string(max(1, 2000 / maximumInstanceCount)) }"
     ));
+    // Fair use per caller, passed through.
+    assert!(code.contains("param callerRateLimit string = '5'"));
+    assert!(code.contains("{ name: 'CALLER_RATE_LIMIT', value: callerRateLimit }"));
+    assert!(code.contains("{ name: 'CALLER_RATE_BURST', value: string(callerRateBurst) }"));
 
     // Every parameter and variable is used; every value in main.parameters.json is a parameter.
     let declared = |keyword: &str| -> Vec<String> {
