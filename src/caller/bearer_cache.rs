@@ -9,8 +9,14 @@
 //!   entry, so a token signed with a withdrawn key is not accepted from memory.
 //!
 //! A token that failed is never remembered, so an invalid token is checked (and refused) every
-//! time. The cache holds at most [`MAX_ENTRIES`] entries (a few hundred bytes each: well under
-//! 5 MiB); when full, expired entries go first, then the ones expiring soonest.
+//! time. A token verified with a key that a concurrent refresh withdrew is not remembered either:
+//! every refresh that forgets bumps a generation, and a token is kept only if the generation it
+//! was verified under is still current.
+//!
+//! The cache holds at most [`MAX_ENTRIES`] entries and [`MAX_BYTES`] of what they keep (ids and
+//! names are the caller's: Entra allows 256-character display names, a kilobyte of emoji), so
+//! it stays under 5 MiB whatever the tokens say; when full, expired entries go first, then the
+//! ones expiring soonest.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +27,10 @@ use crate::caller::Principal;
 
 /// Entries kept at most.
 pub const MAX_ENTRIES: usize = 10_000;
+/// What the entries may keep, counted as [`cost`] says.
+pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+/// What an entry costs beyond its strings: the key, the entry, the map's slot.
+const ENTRY_OVERHEAD: usize = 128;
 
 /// A validated token's caller and the window it is valid in (seconds since the epoch, leeway
 /// already applied).
@@ -32,7 +42,24 @@ struct Entry {
 
 #[derive(Default)]
 pub struct BearerCache {
-    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    entries: HashMap<[u8; 32], Entry>,
+    /// The cost of every entry.
+    bytes: usize,
+    /// Bumped by every [`BearerCache::clear`].
+    generation: u64,
+}
+
+/// What an entry of `principal` costs.
+fn cost(principal: &Principal) -> usize {
+    ENTRY_OVERHEAD
+        + principal.id.len()
+        + principal.name.as_ref().map_or(0, String::len)
+        + principal.client_app.as_ref().map_or(0, String::len)
 }
 
 /// The cache key of a token: the SHA-256 of its exact bytes.
@@ -43,35 +70,56 @@ pub fn fingerprint(token: &str) -> [u8; 32] {
 impl BearerCache {
     /// The caller of a token validated before, if `now` is inside its window.
     pub fn get(&self, key: &[u8; 32], now: u64) -> Option<Principal> {
-        let entries = self.lock();
-        let entry = entries.get(key)?;
+        let state = self.lock();
+        let entry = state.entries.get(key)?;
         (entry.not_before <= now && now < entry.expires).then(|| entry.principal.clone())
     }
 
-    /// Remembers a token that passed every check, valid from `not_before` to `expires`.
+    /// The generation a token about to be verified is verified under (read it before reading
+    /// the signing key).
+    pub fn generation(&self) -> u64 {
+        self.lock().generation
+    }
+
+    /// Remembers a token that passed every check, valid from `not_before` to `expires` — unless
+    /// the keys changed since `generation` (then the key it was verified with may be withdrawn).
     pub fn insert(
         &self,
         key: [u8; 32],
         principal: Principal,
-        not_before: u64,
-        expires: u64,
+        window: (u64, u64),
         now: u64,
+        generation: u64,
     ) {
-        let mut entries = self.lock();
-        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
-            entries.retain(|_, e| e.expires > now);
-            if entries.len() >= MAX_ENTRIES {
+        let (not_before, expires) = window;
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        let cost = cost(&principal);
+        if let Some(old) = state.entries.remove(&key) {
+            state.bytes -= self::cost(&old.principal);
+        }
+        if state.entries.len() >= MAX_ENTRIES || state.bytes + cost > MAX_BYTES {
+            state.entries.retain(|_, e| e.expires > now);
+            state.recount();
+            while state.entries.len() >= MAX_ENTRIES || state.bytes + cost > MAX_BYTES {
                 // Still full of live tokens: drop the eighth that expires soonest.
                 let mut by_expiry: Vec<([u8; 32], u64)> =
-                    entries.iter().map(|(k, e)| (*k, e.expires)).collect();
-                let count = MAX_ENTRIES / 8;
-                by_expiry.select_nth_unstable_by_key(count, |(_, expires)| *expires);
-                for (k, _) in &by_expiry[..count] {
-                    entries.remove(k);
+                    state.entries.iter().map(|(k, e)| (*k, e.expires)).collect();
+                let count = (by_expiry.len() / 8).max(1).min(by_expiry.len());
+                if count == 0 {
+                    break;
                 }
+                by_expiry.select_nth_unstable_by_key(count - 1, |(_, expires)| *expires);
+                for (k, _) in &by_expiry[..count] {
+                    state.entries.remove(k);
+                }
+                state.recount();
             }
         }
-        entries.insert(
+        state.bytes += cost;
+        state.entries.insert(
             key,
             Entry {
                 principal,
@@ -81,23 +129,38 @@ impl BearerCache {
         );
     }
 
-    /// Forgets everything (the signing keys changed).
+    /// Forgets everything (the signing keys changed), and makes verifications in flight not be
+    /// remembered.
     pub fn clear(&self) {
-        self.lock().clear();
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+        state.bytes = 0;
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().entries.len()
+    }
+
+    /// What the entries keep, as [`MAX_BYTES`] counts it.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Entry>> {
-        self.entries
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl State {
+    fn recount(&mut self) {
+        self.bytes = self.entries.values().map(|e| cost(&e.principal)).sum();
     }
 }
 
@@ -118,7 +181,7 @@ mod tests {
     fn used_only_inside_the_window() {
         let cache = BearerCache::default();
         let key = fingerprint("token-a");
-        cache.insert(key, ann(), 1_000, 2_000, 1_500);
+        cache.insert(key, ann(), (1_000, 2_000), 1_500, 0);
         assert_eq!(cache.get(&key, 1_000), Some(ann()));
         assert_eq!(cache.get(&key, 1_999), Some(ann()));
         assert_eq!(cache.get(&key, 2_000), None, "expired");
@@ -134,7 +197,7 @@ mod tests {
     #[test]
     fn cleared_on_a_key_change() {
         let cache = BearerCache::default();
-        cache.insert(fingerprint("t"), ann(), 0, u64::MAX, 1);
+        cache.insert(fingerprint("t"), ann(), (0, u64::MAX), 1, 0);
         cache.clear();
         assert!(cache.is_empty());
         assert_eq!(cache.get(&fingerprint("t"), 1), None);
@@ -151,7 +214,13 @@ mod tests {
             } else {
                 now + 1_000 + n as u64
             };
-            cache.insert(fingerprint(&format!("token-{n}")), ann(), 0, expires, now);
+            cache.insert(
+                fingerprint(&format!("token-{n}")),
+                ann(),
+                (0, expires),
+                now,
+                0,
+            );
             assert!(cache.len() <= MAX_ENTRIES);
         }
         // The live token expiring last is still there.
@@ -165,11 +234,67 @@ mod tests {
         let now = 10_000;
         // Full, every entry expiring exactly now: none can be used any more (`now < expires`).
         for n in 0..MAX_ENTRIES {
-            cache.insert(fingerprint(&format!("token-{n}")), ann(), 0, now, now - 1);
+            cache.insert(
+                fingerprint(&format!("token-{n}")),
+                ann(),
+                (0, now),
+                now - 1,
+                0,
+            );
         }
         assert_eq!(cache.len(), MAX_ENTRIES);
-        cache.insert(fingerprint("fresh"), ann(), 0, now + 60, now);
+        cache.insert(fingerprint("fresh"), ann(), (0, now + 60), now, 0);
         assert_eq!(cache.len(), 1, "all the expired ones went, and only they");
         assert_eq!(cache.get(&fingerprint("fresh"), now), Some(ann()));
+    }
+
+    #[test]
+    fn a_verification_overtaken_by_a_key_change_is_not_remembered() {
+        let cache = BearerCache::default();
+        let before = cache.generation();
+        // A refresh withdraws keys while a token signed with one of them is being verified.
+        cache.clear();
+        cache.insert(
+            fingerprint("signed-with-a-withdrawn-key"),
+            ann(),
+            (0, 2_000),
+            1,
+            before,
+        );
+        assert!(cache.is_empty());
+        let now = cache.generation();
+        cache.insert(fingerprint("signed-after"), ann(), (0, 2_000), 1, now);
+        assert_eq!(cache.len(), 1);
+    }
+
+    #[test]
+    fn what_entries_keep_is_bounded_too() {
+        let cache = BearerCache::default();
+        // Entra's longest display name: 256 characters, here of 4-byte emoji.
+        let long_name = Principal {
+            id: "00000000-0000-0000-0000-000000000000".into(),
+            name: Some("😀".repeat(256)),
+            client_app: Some("11111111-1111-1111-1111-111111111111".into()),
+            document_admin: false,
+        };
+        for n in 0..MAX_ENTRIES {
+            cache.insert(
+                fingerprint(&format!("token-{n}")),
+                long_name.clone(),
+                (0, 10_000 + n as u64),
+                1,
+                0,
+            );
+            assert!(cache.bytes() <= MAX_BYTES, "{} after {n}", cache.bytes());
+        }
+        assert!(cache.len() < MAX_ENTRIES, "the bytes bound the count");
+        assert!(
+            cache.len() > MAX_BYTES / (2 * cost(&long_name)),
+            "{}",
+            cache.len()
+        );
+        // The live token expiring last is kept.
+        let last = fingerprint(&format!("token-{}", MAX_ENTRIES - 1));
+        assert_eq!(cache.get(&last, 1), Some(long_name));
     }
 }

@@ -196,6 +196,8 @@ impl EntraValidator {
         let kid = header
             .kid
             .ok_or_else(|| invalid("The access token names no signing key (kid)."))?;
+        // Read before the key: if a refresh withdraws keys after this, the answer is not kept.
+        let generation = self.validated.generation();
         let (key, issuers) = self.key(&kid).await?;
 
         let mut validation = Validation::new(Algorithm::RS256);
@@ -245,8 +247,13 @@ impl EntraValidator {
         // Remembered for the window validation allowed, leeway included.
         let not_before = claims.nbf.unwrap_or(0).saturating_sub(LEEWAY_SECONDS);
         let expires = claims.exp.saturating_add(LEEWAY_SECONDS);
-        self.validated
-            .insert(fingerprint, principal.clone(), not_before, expires, now);
+        self.validated.insert(
+            fingerprint,
+            principal.clone(),
+            (not_before, expires),
+            now,
+            generation,
+        );
         Ok(principal)
     }
 
