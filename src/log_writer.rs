@@ -9,9 +9,11 @@
 //! **Logging never blocks a runtime thread**, even when nobody reads stdout: a thread that blocks
 //! in a log call is a tokio worker that no longer answers readiness probes, runs timers or sees
 //! SIGTERM. Instead:
-//! - requests wait *asynchronously* ([`room`]) while [`MAX_PENDING_BYTES`] are pending, before
-//!   they do any work, so a stalled stdout slows requests down rather than growing the buffer;
-//!   readiness (`GET /`) and everything else keep running;
+//! - requests wait *asynchronously* ([`room_within`]) while [`MAX_PENDING_BYTES`] are pending,
+//!   before they do any work, so a stalled stdout slows requests down rather than growing the
+//!   buffer; readiness (`GET /`) and everything else keep running. The wait is short and
+//!   bounded: past it the request is refused at once (`503` with `Retry-After`), so **nothing is
+//!   issued that cannot be logged** (fail closed) and no client hangs for a minute;
 //! - a log call itself only appends; lines beyond [`HARD_LIMIT_BYTES`] (only reachable while
 //!   stdout is stalled) are counted, not kept. Nothing is dropped while stdout is read;
 //! - dropping the [`LogFlushGuard`] (at exit) writes out what is pending for at most
@@ -38,7 +40,7 @@ const KEPT_CAPACITY: usize = 256 * 1024;
 /// How long the exit flush may take when stdout does not take the lines.
 const FLUSH_DEADLINE: Duration = Duration::from_secs(2);
 
-/// The installed writer's shared state, for [`room`].
+/// The installed writer's shared state, for [`room_within`].
 static INSTALLED: OnceLock<Arc<Shared>> = OnceLock::new();
 
 /// The writer half: hands lines to the writer thread. Cheap to clone.
@@ -122,17 +124,20 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (BatchedWriter, LogFlushGuard
     )
 }
 
-/// Makes `writer` the one [`room`] waits on (the process's log writer).
+/// Makes `writer` the one [`room_within`] waits on (the process's log writer).
 pub fn install(writer: &BatchedWriter) {
     let _ = INSTALLED.set(Arc::clone(&writer.shared));
 }
 
-/// Waits, without blocking a thread, until the log buffer has room for more lines: a request
-/// calls it before doing any work, so a stalled stdout holds requests back instead of filling
-/// memory or blocking the runtime.
-pub async fn room() {
-    if let Some(shared) = INSTALLED.get() {
-        wait_for_room(shared).await;
+/// Waits, without blocking a thread, at most `limit` until the log buffer has room for more
+/// lines; whether it has. A request calls it before doing any work, so a stalled stdout holds
+/// requests back (briefly) instead of filling memory or blocking the runtime.
+pub async fn room_within(limit: Duration) -> bool {
+    match INSTALLED.get() {
+        None => true,
+        Some(shared) => tokio::time::timeout(limit, wait_for_room(shared))
+            .await
+            .is_ok(),
     }
 }
 

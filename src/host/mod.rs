@@ -22,7 +22,7 @@ mod routing;
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -43,6 +43,12 @@ use routing::{Route, route};
 /// An envelope carries the client's body JSON-escaped (up to 6 bytes per byte) or base64'd, plus
 /// headers; this bounds what we read before the body itself is checked against [`MAX_BODY_BYTES`].
 const MAX_ENVELOPE_BYTES: usize = 8 * MAX_BODY_BYTES;
+
+/// How long a request waits for room in the log buffer (stdout stalled) before it is refused:
+/// nothing is issued that cannot be logged, and no client hangs.
+const LOG_ROOM_WAIT: Duration = Duration::from_secs(2);
+/// What a refused client is asked to wait.
+const LOG_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// The header the host sets on every invocation, in both modes.
 const INVOCATION_ID: &str = "x-azure-functions-invocationid";
@@ -128,20 +134,22 @@ where
                 "ready",
             ));
         }
-        Route::Forwarded(function) => {
-            // A stalled stdout holds requests back here, asynchronously, before they do any work.
-            crate::log_writer::room().await;
-            invoke_forwarded(state, function, request, body, &mut log).await
-        }
-        Route::Envelope(function) => {
-            crate::log_writer::room().await;
-            invoke_envelope(state, function, request, body, &mut log).await
-        }
-        Route::NotFound => {
-            crate::log_writer::room().await;
-            log.client_request(&request.method, request.path);
-            refuse(Problem::NotFound, &mut log)
-        }
+        // A stalled stdout holds requests back here, asynchronously, before they do any work.
+        Route::Forwarded(function) => match held_back(&request, &mut log).await {
+            Some(refused) => refused,
+            None => invoke_forwarded(state, function, request, body, &mut log).await,
+        },
+        Route::Envelope(function) => match held_back(&request, &mut log).await {
+            Some(refused) => refused,
+            None => invoke_envelope(state, function, request, body, &mut log).await,
+        },
+        Route::NotFound => match held_back(&request, &mut log).await {
+            Some(refused) => refused,
+            None => {
+                log.client_request(&request.method, request.path);
+                refuse(Problem::NotFound, &mut log)
+            }
+        },
     };
     // One flat event per request: cheaper than a span per request, and just as searchable.
     log.emit(&Exchange {
@@ -154,6 +162,20 @@ where
 
 fn plain(reply: Reply) -> Outcome {
     (reply.status, into_response(reply))
+}
+
+/// `Some(503)` when the log buffer has had no room for [`LOG_ROOM_WAIT`] (stdout stalled).
+async fn held_back(request: &HttpRequest, log: &mut RequestLog) -> Option<Outcome> {
+    if crate::log_writer::room_within(LOG_ROOM_WAIT).await {
+        return None;
+    }
+    log.client_request(&request.method, request.path.clone());
+    Some(refuse(
+        Problem::LogUnavailable {
+            retry_after: LOG_RETRY_AFTER,
+        },
+        log,
+    ))
 }
 
 /// A problem answered by the host side itself (no function ran), noted on the log line.

@@ -698,18 +698,47 @@ impl StdoutStalled {
 }
 
 /// With stdout a pipe nobody reads, requests are held back (asynchronously) once the log buffer
-/// is full — but readiness still answers, and SIGTERM still ends the process within its drain
-/// time, saying on stderr how many log lines it could not write.
+/// is full, for at most 2 s, then refused with 503 — but readiness still answers, and SIGTERM
+/// still ends the process within its drain time, saying on stderr how many log lines it could
+/// not write.
 #[tokio::test]
 async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
     let mut handler = StdoutStalled::start().await;
     let _unread = handler.stdout.take().unwrap();
-    let (answered, held_back) = handler.flood(Duration::from_secs(2), 200_000).await;
+    let (answered, held_back) = handler.flood(Duration::from_secs(5), 200_000).await;
     assert!(
         held_back,
         "requests were never held back: the log buffer has no bound"
     );
     assert!(answered > 1_000, "{answered}");
+
+    // Fail closed, and fast: a request waits a couple of seconds for room, then is refused
+    // with 503 and Retry-After — no token is issued that cannot be logged, no client hangs.
+    let started = Instant::now();
+    let refused = direct_client()
+        .get(format!(
+            "{}/api/TokenFunction?tenantId=t1&userId=u",
+            handler.base
+        ))
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    let waited = started.elapsed();
+    assert_eq!(refused.status(), 503);
+    assert!(
+        (Duration::from_millis(1900)..Duration::from_secs(5)).contains(&waited),
+        "{waited:?}"
+    );
+    assert_eq!(refused.headers()["retry-after"], "5");
+    let problem: Value = refused.json().await.unwrap();
+    assert!(
+        problem["type"]
+            .as_str()
+            .unwrap()
+            .ends_with("/log-unavailable"),
+        "{problem}"
+    );
 
     let client = reqwest::Client::builder()
         .no_proxy()
