@@ -16,6 +16,11 @@
 //!   the least recently used eighth — never everything, so a flood of made-up ids does not make
 //!   real members' roles be read again.
 //!
+//! **Stale if the store cannot answer.** An answer older than [`ROLE_TTL`] is read again; if that
+//! read cannot be made (the store is down, or the miss budget is spent), the old answer is used
+//! for up to [`MAX_STALE`], so members keep their tokens through a store outage or a flood of
+//! made-up ids. A change made here is never served stale: it forgets the answer.
+//!
 //! **A change wins over a read in flight.** [`RoleCache::forget`] (after a member was removed or
 //! changed here) is stamped with a generation; a read that started before it is done again, so
 //! its old answer is neither cached nor returned — a removal cannot be undone by a slow read.
@@ -36,6 +41,8 @@ use crate::table_storage::StoreUnavailable;
 pub const ROLE_TTL: Duration = Duration::from_secs(5);
 /// The most answers kept (about 100 bytes each plus the ids).
 pub const MAX_ENTRIES: usize = 10_000;
+/// How long an answer may be used when the store cannot be asked again.
+pub const MAX_STALE: Duration = Duration::from_secs(300);
 /// How long a change is remembered against reads in flight: longer than any store read takes.
 const FORGET_WINDOW: Duration = Duration::from_secs(60);
 
@@ -99,29 +106,41 @@ impl RoleCache {
     ) -> Result<Option<Role>, RoleError> {
         let key = key(document, user);
         let now = Instant::now();
-        let shared = {
+        let (shared, stale) = {
             let mut state = lock(&self.state);
             state.tick += 1;
             let tick = state.tick;
-            if let Some(answer) = state.answers.get_mut(&key)
-                && now.duration_since(answer.read_at) < ROLE_TTL
-            {
-                answer.last_used = tick;
-                return Ok(answer.role);
+            let mut stale = None;
+            if let Some(answer) = state.answers.get_mut(&key) {
+                let age = now.duration_since(answer.read_at);
+                if age < ROLE_TTL {
+                    answer.last_used = tick;
+                    return Ok(answer.role);
+                }
+                if age < MAX_STALE {
+                    stale = Some(answer.role);
+                }
             }
-            match state.in_flight.get(&key) {
+            let shared = match state.in_flight.get(&key) {
                 Some(shared) => shared.clone(),
                 None => {
-                    self.spend(now)?;
+                    if let Err(busy) = self.spend(now) {
+                        return stale.ok_or(busy);
+                    }
                     let shared = read_until_current(Arc::clone(&self.state), key.clone(), read)
                         .boxed()
                         .shared();
                     state.in_flight.insert(key, shared.clone());
                     shared
                 }
-            }
+            };
+            (shared, stale)
         };
-        Ok(shared.await?)
+        match (shared.await, stale) {
+            (Ok(role), _) => Ok(role),
+            (Err(StoreUnavailable), Some(stale)) => Ok(stale),
+            (Err(StoreUnavailable), None) => Err(RoleError::Unavailable),
+        }
     }
 
     /// Takes one store read from the miss budget (for reads that bypass the cache, such as the
@@ -452,5 +471,62 @@ mod tests {
             "and the stale answer was not kept"
         );
         assert_eq!(count(&reads), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn known_answers_serve_while_the_store_cannot_be_asked() {
+        let cache = RoleCache::new(1);
+        let d = DocumentRef::of_test_tenant("d");
+        let reads = Arc::new(AtomicUsize::new(0));
+        let down = || async { Err(StoreUnavailable) }.boxed();
+        cache
+            .get_or_fetch(&d, "member", reading(&reads, Some(Role::Writer)))
+            .await
+            .unwrap();
+        // The store goes down: past the TTL, the old answer serves, for MAX_STALE.
+        tokio::time::advance(ROLE_TTL).await;
+        for _ in 0..2 {
+            assert_eq!(
+                cache.get_or_fetch(&d, "member", down).await,
+                Ok(Some(Role::Writer))
+            );
+        }
+        // The budget (burst 2) is spent: still served, and the store is not asked.
+        assert_eq!(
+            cache
+                .get_or_fetch(&d, "member", reading(&reads, None))
+                .await,
+            Ok(Some(Role::Writer))
+        );
+        assert_eq!(count(&reads), 1, "the store was not asked");
+        // Once the store answers again, its answer is what counts.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        assert_eq!(
+            cache
+                .get_or_fetch(&d, "member", reading(&reads, None))
+                .await,
+            Ok(None)
+        );
+        // Too old to serve, and no store: unavailable.
+        let cache = RoleCache::new(1000);
+        cache
+            .get_or_fetch(&d, "member", reading(&reads, Some(Role::Writer)))
+            .await
+            .unwrap();
+        tokio::time::advance(MAX_STALE).await;
+        assert_eq!(
+            cache.get_or_fetch(&d, "member", down).await,
+            Err(RoleError::Unavailable)
+        );
+        // A change made here is never served stale.
+        cache
+            .get_or_fetch(&d, "wes", reading(&reads, Some(Role::Writer)))
+            .await
+            .unwrap();
+        cache.forget(&d, "wes");
+        assert_eq!(
+            cache.get_or_fetch(&d, "wes", down).await,
+            Err(RoleError::Unavailable)
+        );
     }
 }
