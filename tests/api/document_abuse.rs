@@ -21,7 +21,8 @@ async fn an_unknown_tenant_costs_no_store_read() {
     let app = members_app(
         Protocol::Forwarding,
         &Store::Table(&proxy.connection_string),
-        &[],
+        // One caller sending many requests: without the per-caller limit, to see the store alone.
+        &[("CALLER_RATE_LIMIT", "off")],
     )
     .await;
     let before = proxy.reads();
@@ -50,7 +51,12 @@ async fn store_reads_past_the_budget_are_503_while_cached_members_keep_their_tok
         let app = members_app(
             protocol,
             &Store::Table(&proxy.connection_string),
-            &[("DOCUMENT_STORE_MISS_RATE", "2")],
+            // Many made-up documents from one caller: the per-caller limit would stop them first
+            // (it is the first line; this budget protects the store from many callers).
+            &[
+                ("DOCUMENT_STORE_MISS_RATE", "2"),
+                ("CALLER_RATE_LIMIT", "off"),
+            ],
         )
         .await;
         let doc = format!("budget-{protocol:?}");
