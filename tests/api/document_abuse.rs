@@ -302,3 +302,34 @@ async fn easy_auth_ids_can_be_namespaced_by_provider() {
         "google:1234"
     );
 }
+
+#[tokio::test]
+async fn members_already_known_keep_their_tokens_through_a_slow_or_down_store() {
+    let azurite = Azurite::start().await;
+    let proxy = TableProxy::start(&azurite).await;
+    let app = members_app(
+        Protocol::Forwarding,
+        &Store::Table(&proxy.connection_string),
+        &[],
+    )
+    .await;
+    assert_eq!(ANN.create(&app, "steady").await.status, 201);
+    assert_eq!(ANN.add(&app, "steady", BOB.0, "reader").await.status, 200);
+    assert_eq!(ANN.token(&app, "documentId=steady").await.status, 200);
+
+    // Slow: the read after the role's 5 s is slow, and still answers.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.slow_all(Some(Duration::from_millis(500)));
+    assert_eq!(ANN.token(&app, "documentId=steady").await.status, 200);
+    proxy.slow_all(None);
+
+    // Down: Ann's role, past its 5 s, still serves; Bob, never asked for, cannot be checked.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.set_down(true);
+    assert_eq!(ANN.token(&app, "documentId=steady").await.status, 200);
+    let bob = BOB.token(&app, "documentId=steady").await;
+    assert_problem_type(&bob, 503, "document-store-unavailable");
+    assert!(bob.header("retry-after").is_some());
+    proxy.set_down(false);
+    assert_eq!(BOB.token(&app, "documentId=steady").await.status, 200);
+}

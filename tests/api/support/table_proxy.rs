@@ -1,6 +1,6 @@
-//! A counting, slowing proxy in front of Azurite's Table endpoint: the handler's Table Storage
-//! requests go through it unchanged (SharedKeyLite signs the path, not the host), and a test can
-//! count them, or hold the reads of one row back, as a slow store would.
+//! A counting, slowing, failing proxy in front of Azurite's Table endpoint: the handler's Table
+//! Storage requests go through it unchanged (SharedKeyLite signs the path, not the host), and a
+//! test can count them, hold reads back as a slow store would, or make the store unavailable.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,17 @@ pub struct TableProxy {
     /// `AzureWebJobsStorage` for the handler: Azurite's account, reached through the proxy.
     pub connection_string: String,
     reads: Arc<AtomicUsize>,
-    slow_row: Arc<Mutex<Option<(String, Duration)>>>,
+    faults: Arc<Mutex<Faults>>,
+}
+
+#[derive(Default)]
+struct Faults {
+    /// Reads of this RowKey wait this long.
+    slow_row: Option<(String, Duration)>,
+    /// Every request waits this long.
+    slow: Option<Duration>,
+    /// Every request gets a 503, as from an unavailable account.
+    down: bool,
 }
 
 impl TableProxy {
@@ -33,10 +43,10 @@ impl TableProxy {
             .unwrap()
             .to_string();
         let reads = Arc::new(AtomicUsize::new(0));
-        let slow_row: Arc<Mutex<Option<(String, Duration)>>> = Arc::default();
+        let faults: Arc<Mutex<Faults>> = Arc::default();
         let client = reqwest::Client::builder().no_proxy().build().unwrap();
         let handler: Handler = {
-            let (reads, slow_row) = (Arc::clone(&reads), Arc::clone(&slow_row));
+            let (reads, faults) = (Arc::clone(&reads), Arc::clone(&faults));
             Arc::new(move |received: Received| {
                 let target = target.clone();
                 let client = client.clone();
@@ -49,15 +59,24 @@ impl TableProxy {
                 if is_read {
                     reads.fetch_add(1, Ordering::SeqCst);
                 }
-                let delay = slow_row
-                    .lock()
-                    .unwrap()
-                    .as_ref()
-                    .filter(|(row, _)| is_read && path.contains(&format!("RowKey='{row}'")))
-                    .map(|(_, delay)| *delay);
+                let (delay, down) = {
+                    let faults = faults.lock().unwrap();
+                    let row_delay = faults
+                        .slow_row
+                        .as_ref()
+                        .filter(|(row, _)| is_read && path.contains(&format!("RowKey='{row}'")))
+                        .map(|(_, delay)| *delay);
+                    (row_delay.or(faults.slow), faults.down)
+                };
                 Box::pin(async move {
                     if let Some(delay) = delay {
                         tokio::time::sleep(delay).await;
+                    }
+                    if down {
+                        return Ok(Response::builder()
+                            .status(503)
+                            .body(Full::new(bytes::Bytes::new()))
+                            .unwrap());
                     }
                     let mut request = client.request(received.method, format!("{target}{path}"));
                     for (name, value) in &received.headers {
@@ -83,7 +102,7 @@ impl TableProxy {
         TableProxy {
             connection_string,
             reads,
-            slow_row,
+            faults,
         }
     }
 
@@ -94,6 +113,16 @@ impl TableProxy {
 
     /// Holds every read of the row whose RowKey is `row` back by `delay`.
     pub fn slow_reads_of(&self, row: &str, delay: Duration) {
-        *self.slow_row.lock().unwrap() = Some((row.to_string(), delay));
+        self.faults.lock().unwrap().slow_row = Some((row.to_string(), delay));
+    }
+
+    /// Holds every request back by `delay` (`None`: no more).
+    pub fn slow_all(&self, delay: Option<Duration>) {
+        self.faults.lock().unwrap().slow = delay;
+    }
+
+    /// Makes the store answer 503 to everything, or stop doing so.
+    pub fn set_down(&self, down: bool) {
+        self.faults.lock().unwrap().down = down;
     }
 }
