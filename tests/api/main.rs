@@ -12,6 +12,7 @@ mod documents;
 mod host_protocol;
 mod hostile_input;
 mod keyvault;
+mod operations;
 mod published_providers;
 mod rate_limit;
 mod token_contract;
