@@ -6,7 +6,10 @@ Loopback only; every load is bounded in time.
 """
 
 import argparse
+import base64
 import datetime
+import hashlib
+import hmac
 import json
 import os
 import platform
@@ -75,12 +78,13 @@ class Server:
         return 0
 
 
-def wrk(url, connections, seconds):
+def wrk(url, connections, seconds, path=QUERY, script="report.lua", headers=()):
     threads = min(connections, 2)
+    extra = [arg for header in headers for arg in ("-H", header)]
     out = subprocess.run(
         ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s",
-         "-s", os.path.join(ROOT, "bench", "report.lua"), url + QUERY],
-        check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
+         "-s", os.path.join(ROOT, "bench", script), *extra, url + path],
+        check=True, capture_output=True, text=True, timeout=seconds + 30, cwd=ROOT).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -226,6 +230,122 @@ def production_section(dev, node, seconds):
     return lines
 
 
+def tokens_per_second(server, seconds, **load):
+    """Tokens/s at c=64 (after a warm-up), every answer a 2xx."""
+    server.start()
+    try:
+        wrk(server.url, 16, 2, **load)
+        run = wrk(server.url, 64, seconds, **load)
+        assert run["non_2xx"] == 0 and run["socket_errors"] == 0, f"{server.name}: {run}"
+        return run["requests"] / (run["duration_us"] / 1e6)
+    finally:
+        server.stop()
+
+
+def start_azurite():
+    """Azurite's table service on a free port (tests/conformance installs it)."""
+    port = free_port()
+    key = base64.b64encode(b"bench-azurite-key").decode()
+    process = subprocess.Popen(
+        [os.path.join(ROOT, "tests/conformance/node_modules/.bin/azurite-table"), "--tableHost", "127.0.0.1",
+         "--tablePort", str(port), "--inMemoryPersistence", "--disableTelemetry", "--skipApiVersionCheck", "--silent"],
+        env={**os.environ, "AZURITE_ACCOUNTS": f"bench:{key}"}, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    endpoint = f"http://127.0.0.1:{port}/bench"
+    return process, f"DefaultEndpointsProtocol=http;AccountName=bench;AccountKey={key};TableEndpoint={endpoint};"
+
+
+def creation_token(document, user):
+    """The creation token Azure Fluid Relay returns: HS256 with the tenant key, no scopes."""
+    def b64(data):
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+    now = int(time.time())
+    header = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    claims = b64(json.dumps({"documentId": document, "scopes": [], "tenantId": "t1", "user": {"id": user},
+                             "iat": now, "exp": now + 300, "ver": "1.0"}).encode())
+    signature = b64(hmac.new(KEY.encode(), f"{header}.{claims}".encode(), hashlib.sha256).digest())
+    return f"{header}.{claims}.{signature}"
+
+
+def build_before_audit_line():
+    """The handler at 4f8bf66 (before the separate audit line), built into target/ab."""
+    tree = os.path.join(ROOT, "target", "ab-4f8bf66")
+    binary = os.path.join(ROOT, "target", "ab", "release", "handler")
+    if not os.path.exists(binary):
+        if not os.path.exists(tree):
+            subprocess.run(["git", "worktree", "add", "--detach", tree, "4f8bf66"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--locked", "--bin", "handler",
+                        "--target-dir", os.path.join(ROOT, "target", "ab")], cwd=tree, check=True)
+    return binary
+
+
+def ab_section(seconds):
+    """Same-run comparisons at c=64, each pair measured back to back on the same machine."""
+    handler = os.path.join(ROOT, "target/release/handler")
+    base = {**ENV, "AUTH_MODE": "none"}
+
+    def server(name, env, binary=handler):
+        return Server(name, [binary], lambda port: {**env, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port)})
+
+    print("A/B: readiness and tokens on one server …", flush=True)
+    ready = server("readiness", base)
+    token_rps = tokens_per_second(ready, seconds)
+    ready_rps = tokens_per_second(ready, seconds, path="/")
+    print("A/B: the binary before the audit line …", flush=True)
+    before = tokens_per_second(server("4f8bf66", base, build_before_audit_line()), seconds)
+    now = tokens_per_second(server("now", base), seconds)
+    print("A/B: caller rate limit on and off …", flush=True)
+    easyauth = {**ENV, "AUTH_MODE": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
+    limit_on = tokens_per_second(server("limit on", {**easyauth, "CALLER_RATE_LIMIT": "1000", "CALLER_RATE_BURST": "10000"}),
+                                 seconds, script="callers.lua")
+    limit_off = tokens_per_second(server("limit off", {**easyauth, "CALLER_RATE_LIMIT": "off"}), seconds, script="callers.lua")
+    print("A/B: members (table store, role cached) and open …", flush=True)
+    azurite, storage = start_azurite()
+    try:
+        members_env = {**easyauth, "CALLER_RATE_LIMIT": "off", "DOCUMENT_ACCESS": "members", "DOCUMENT_STORE": "table",
+                       "AzureWebJobsStorage": storage}
+        members = server("members", members_env)
+        members.start()
+        request = urllib.request.Request(members.url + "/api/DocumentCreated", method="POST",
+                                         data=json.dumps({"documentId": "doc-1", "token": creation_token("doc-1", "ann")}).encode(),
+                                         headers={"Content-Type": "application/json", "X-MS-CLIENT-PRINCIPAL-ID": "ann"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 201, response.status
+        members.stop()
+        ann = ("X-MS-CLIENT-PRINCIPAL-ID: ann",)
+        members_rps = tokens_per_second(members, seconds, headers=ann)
+        open_rps = tokens_per_second(server("open", {**members_env, "DOCUMENT_ACCESS": "open"}), seconds, headers=ann)
+    finally:
+        azurite.terminate()
+        azurite.wait(timeout=10)
+
+    def verdict(ok):
+        return "✓" if ok else "✗"
+
+    return [
+        "## Same-run comparisons (c=64)",
+        "",
+        f"Each pair measured back to back in this run, {seconds} s each after a 2 s warm-up, the same "
+        "wrk load; the handler's stdout piped to a reader as the Functions host does.",
+        "",
+        "| comparison | A | B | A / B | target | |",
+        "|---|---|---|---|---|---|",
+        f"| token path / the same server's `GET /` (readiness) | {token_rps:,.0f} | {ready_rps:,.0f} | {token_rps / ready_rps:.2f} | ≥ 0.85 | {verdict(token_rps / ready_rps >= 0.85)} |",
+        f"| now (one line per request) / 4f8bf66 (before the audit line) | {now:,.0f} | {before:,.0f} | {now / before:.2f} | ≥ 1.00 | {verdict(now / before >= 1.0)} |",
+        f"| CALLER_RATE_LIMIT on / off (1,000 callers in turn) | {limit_on:,.0f} | {limit_off:,.0f} | {limit_on / limit_off:.2f} | ≥ 0.95 | {verdict(limit_on / limit_off >= 0.95)} |",
+        f"| DOCUMENT_ACCESS=members (Table Storage in Azurite, role cached) / open | {members_rps:,.0f} | {open_rps:,.0f} | {members_rps / open_rps:.2f} | ≥ 0.90 | {verdict(members_rps / open_rps >= 0.9)} |",
+        "",
+        "4f8bf66 is built from its own worktree (`target/ab-4f8bf66`, release profile) by this script.",
+        "",
+    ]
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=int, default=10, help="seconds per concurrency level")
@@ -275,6 +395,7 @@ def main():
         "",
     ]
     lines += production_section(r, n, args.duration)
+    lines += ab_section(args.duration)
     if not args.skip_micro:
         print("micro-benchmarks …", flush=True)
         micro = micro_benchmarks()
