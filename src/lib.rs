@@ -11,7 +11,7 @@
 //!                      │  acs (AcsTokenFunction's domain)      └─► table_storage
 //!                      └─ cors, audit
 //! leaves: domain (TenantId, DocumentId, Scopes, …), problem, invocation, clock, net, secret,
-//!         json, budget, azure_credential
+//!         json, budget, eviction, azure_credential
 //! ```
 //!
 //! [`host`] speaks the custom-handler protocol (routing once, the envelope format) and hands an
@@ -34,6 +34,7 @@ pub mod config;
 pub mod cors;
 pub mod documents;
 pub mod domain;
+pub mod eviction;
 pub mod host;
 pub mod invocation;
 pub mod json;

@@ -24,6 +24,7 @@ use std::sync::Mutex;
 use sha2::{Digest, Sha256};
 
 use crate::caller::Principal;
+use crate::eviction;
 
 /// Entries kept at most.
 pub const MAX_ENTRIES: usize = 10_000;
@@ -103,18 +104,12 @@ impl BearerCache {
         if state.entries.len() >= MAX_ENTRIES || state.bytes + cost > MAX_BYTES {
             state.entries.retain(|_, e| e.expires > now);
             state.recount();
-            while state.entries.len() >= MAX_ENTRIES || state.bytes + cost > MAX_BYTES {
+            while !state.entries.is_empty()
+                && (state.entries.len() >= MAX_ENTRIES || state.bytes + cost > MAX_BYTES)
+            {
                 // Still full of live tokens: drop the eighth that expires soonest.
-                let mut by_expiry: Vec<([u8; 32], u64)> =
-                    state.entries.iter().map(|(k, e)| (*k, e.expires)).collect();
-                let count = (by_expiry.len() / 8).max(1).min(by_expiry.len());
-                if count == 0 {
-                    break;
-                }
-                by_expiry.select_nth_unstable_by_key(count - 1, |(_, expires)| *expires);
-                for (k, _) in &by_expiry[..count] {
-                    state.entries.remove(k);
-                }
+                let count = (state.entries.len() / 8).max(1);
+                eviction::drop_smallest(&mut state.entries, count, |e| e.expires);
                 state.recount();
             }
         }

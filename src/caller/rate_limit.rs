@@ -21,6 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use crate::budget::Budget;
+use crate::eviction;
 
 /// Callers tracked at most (each about 150 bytes).
 pub const MAX_CALLERS: usize = SHARDS * PER_SHARD;
@@ -117,16 +118,7 @@ impl CallerLimiter {
 
 impl Shard {
     fn forget_least_recently_seen(&mut self) {
-        let mut by_age: Vec<(u64, String)> = self
-            .callers
-            .iter()
-            .map(|(id, c)| (c.last_seen, id.clone()))
-            .collect();
-        let count = PER_SHARD / 8;
-        by_age.select_nth_unstable(count);
-        for (_, id) in &by_age[..count] {
-            self.callers.remove(id);
-        }
+        eviction::drop_smallest(&mut self.callers, PER_SHARD / 8, |c| c.last_seen);
     }
 }
 

@@ -35,6 +35,7 @@ use tokio::time::Instant;
 
 use super::{DocumentRef, Role};
 use crate::budget::Budget;
+use crate::eviction;
 use crate::table_storage::StoreUnavailable;
 
 /// How long a role read from the store is used.
@@ -209,16 +210,7 @@ impl State {
                 .retain(|_, answer| now.duration_since(answer.read_at) < ROLE_TTL);
             if self.answers.len() >= MAX_ENTRIES {
                 // Still full of fresh answers: the least recently used eighth goes.
-                let mut by_use: Vec<(u64, String)> = self
-                    .answers
-                    .iter()
-                    .map(|(k, a)| (a.last_used, k.clone()))
-                    .collect();
-                let count = MAX_ENTRIES / 8;
-                by_use.select_nth_unstable(count);
-                for (_, k) in &by_use[..count] {
-                    self.answers.remove(k);
-                }
+                eviction::drop_smallest(&mut self.answers, MAX_ENTRIES / 8, |a| a.last_used);
             }
         }
         self.tick += 1;

@@ -14,17 +14,22 @@ use crate::support::*;
 
 const MEMBERS: &str = "/api/DocumentMembers";
 
-#[tokio::test]
-async fn an_unknown_tenant_costs_no_store_read() {
+/// Azurite behind a counting, slowing proxy, and a members-mode app with its store there.
+async fn on_proxied_table(
+    protocol: Protocol,
+    extra: &[(&str, &str)],
+) -> (Azurite, TableProxy, TestApp) {
     let azurite = Azurite::start().await;
     let proxy = TableProxy::start(&azurite).await;
-    let app = members_app(
-        Protocol::Forwarding,
-        &Store::Table(&proxy.connection_string),
-        // One caller sending many requests: without the per-caller limit, to see the store alone.
-        &[("CALLER_RATE_LIMIT", "off")],
-    )
-    .await;
+    let app = members_app(protocol, &Store::Table(&proxy.connection_string), extra).await;
+    (azurite, proxy, app)
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_costs_no_store_read() {
+    // One caller sending many requests: without the per-caller limit, to see the store alone.
+    let (_azurite, proxy, app) =
+        on_proxied_table(Protocol::Forwarding, &[("CALLER_RATE_LIMIT", "off")]).await;
     let before = proxy.reads();
     for n in 0..50 {
         let token = app
@@ -100,14 +105,7 @@ async fn store_reads_past_the_budget_are_503_while_cached_members_keep_their_tok
 
 #[tokio::test]
 async fn a_removal_is_never_undone_by_a_read_in_flight() {
-    let azurite = Azurite::start().await;
-    let proxy = TableProxy::start(&azurite).await;
-    let app = members_app(
-        Protocol::Forwarding,
-        &Store::Table(&proxy.connection_string),
-        &[],
-    )
-    .await;
+    let (_azurite, proxy, app) = on_proxied_table(Protocol::Forwarding, &[]).await;
     let wes = User("wes-oid");
     assert_eq!(ANN.create(&app, "slow").await.status, 201);
     assert_eq!(ANN.add(&app, "slow", wes.0, "writer").await.status, 200);
@@ -305,14 +303,7 @@ async fn easy_auth_ids_can_be_namespaced_by_provider() {
 
 #[tokio::test]
 async fn members_already_known_keep_their_tokens_through_a_slow_or_down_store() {
-    let azurite = Azurite::start().await;
-    let proxy = TableProxy::start(&azurite).await;
-    let app = members_app(
-        Protocol::Forwarding,
-        &Store::Table(&proxy.connection_string),
-        &[],
-    )
-    .await;
+    let (_azurite, proxy, app) = on_proxied_table(Protocol::Forwarding, &[]).await;
     assert_eq!(ANN.create(&app, "steady").await.status, 201);
     assert_eq!(ANN.add(&app, "steady", BOB.0, "reader").await.status, 200);
     assert_eq!(ANN.token(&app, "documentId=steady").await.status, 200);
