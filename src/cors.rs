@@ -16,8 +16,8 @@
 
 use warp::http::header::{
     ACCESS_CONTROL_ALLOW_CREDENTIALS, ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS,
-    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD,
-    ORIGIN, VARY,
+    ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_REQUEST_HEADERS,
+    ACCESS_CONTROL_REQUEST_METHOD, CACHE_CONTROL, ORIGIN, VARY,
 };
 use warp::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
@@ -103,7 +103,7 @@ impl Cors {
         let origin = self.allowed_origin(headers)?;
         let mut reply = Reply {
             status: StatusCode::NO_CONTENT,
-            headers: Vec::with_capacity(5),
+            headers: vec![(CACHE_CONTROL, HeaderValue::from_static("no-store"))],
             body: Default::default(),
         };
         self.allow(&origin, &mut reply.headers);
@@ -116,6 +116,17 @@ impl Cors {
                 .push((ACCESS_CONTROL_ALLOW_HEADERS, requested_headers.clone()));
         }
         Some(reply)
+    }
+
+    /// Adds the CORS response headers for the answer to a request from `origin`, an allowed
+    /// origin: a page reads `Retry-After` (429, 503) and `WWW-Authenticate` (401) only when they
+    /// are exposed.
+    pub fn allow_answer(&self, origin: &HeaderValue, out: &mut Vec<(HeaderName, HeaderValue)>) {
+        self.allow(origin, out);
+        out.push((
+            ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static("Retry-After, WWW-Authenticate"),
+        ));
     }
 
     /// Adds the CORS response headers for a request from `origin`, an allowed origin.
@@ -253,6 +264,7 @@ mod tests {
             .unwrap();
         assert_eq!(reply.status, StatusCode::NO_CONTENT);
         assert!(reply.body.is_empty());
+        assert_eq!(find(&reply.headers, "cache-control"), ["no-store"]);
         assert_eq!(find(&reply.headers, "access-control-allow-origin"), ["*"]);
         assert_eq!(
             find(&reply.headers, "access-control-allow-methods"),

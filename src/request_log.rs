@@ -213,12 +213,19 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
     let mut parts = traceparent.trim().split('-');
     let (version, trace, parent, flags) =
         (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
-    let hex = |s: &str, len: usize| s.len() == len && s.bytes().all(|b| b.is_ascii_hexdigit());
+    // Lowercase hex only, and neither id all zeros (W3C Trace Context).
+    let hex = |s: &str, len: usize| {
+        s.len() == len
+            && s.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    };
+    let zero = |s: &str| s.bytes().all(|b| b == b'0');
     let valid = hex(version, 2)
         && version != "ff"
         && hex(trace, 32)
-        && trace.bytes().any(|b| b != b'0')
+        && !zero(trace)
         && hex(parent, 16)
+        && !zero(parent)
         && hex(flags, 2)
         && (version != "00" || parts.next().is_none());
     valid.then_some(trace)
@@ -260,6 +267,8 @@ mod tests {
             "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
             &format!("00-{}-00f067aa0ba902b7-01", &trace[..31]),
             &format!("00-{trace}-00f067aa0ba902bz-01"),
+            &format!("00-{}-00f067aa0ba902b7-01", trace.to_uppercase()),
+            &format!("00-{trace}-0000000000000000-01"),
         ] {
             assert_eq!(trace_id(bad), None, "{bad}");
         }

@@ -101,7 +101,7 @@ impl Function {
         let origin = cors.allowed_origin(&invocation.headers);
         let mut reply = self.run(state, invocation, log).await;
         if let Some(origin) = origin {
-            cors.allow(&origin, &mut reply.headers);
+            cors.allow_answer(&origin, &mut reply.headers);
         }
         reply
     }

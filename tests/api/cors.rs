@@ -55,6 +55,7 @@ async fn preflights_from_the_allowed_origin_are_answered_under_the_host_in_both_
             assert_eq!(all(&answer, "access-control-allow-methods"), ["GET"]);
             assert_eq!(all(&answer, "vary"), ["Origin"]);
             assert!(answer.body.is_empty());
+            assert_eq!(all(&answer, "cache-control"), ["no-store"]);
         }
 
         // The request itself: one Access-Control-Allow-Origin, the caller's origin.
@@ -71,6 +72,11 @@ async fn preflights_from_the_allowed_origin_are_answered_under_the_host_in_both_
             .await;
         assert!(refused.status >= 400);
         assert_eq!(all(&refused, "access-control-allow-origin"), [APP]);
+        // A page reads Retry-After (429, 503) and WWW-Authenticate (401) only when exposed.
+        assert_eq!(
+            all(&refused, "access-control-expose-headers"),
+            ["Retry-After, WWW-Authenticate"]
+        );
 
         // Another origin: its preflight reaches the function (405, no CORS headers), and its
         // requests name no origin, so the browser withholds the answer.
