@@ -168,15 +168,26 @@ async fn passes_in_none_mode_behind_function_keys_and_in_easyauth_mode_behind_th
 
 #[tokio::test]
 async fn fails_naming_the_forged_header_check_where_easy_auth_is_trusted_without_the_platform() {
-    for protocol in [Protocol::Forwarding, Protocol::Envelope] {
+    // Both protocol modes, and members mode too: a forged caller who is no member of some
+    // document would get a 403 that must not pass for a refusal.
+    for (protocol, access) in [
+        (Protocol::Forwarding, "open"),
+        (Protocol::Envelope, "open"),
+        (Protocol::Forwarding, "members"),
+    ] {
         // WEBSITE_AUTH_ENABLED set by hand, nothing in front that strips the headers.
         let unsafe_app = TestApp::spawn_with(
             protocol,
-            &[("AUTH_MODE", "easyauth"), ("WEBSITE_AUTH_ENABLED", "True")],
+            &[
+                ("AUTH_MODE", "easyauth"),
+                ("WEBSITE_AUTH_ENABLED", "True"),
+                ("DOCUMENT_ACCESS", access),
+                ("DOCUMENT_STORE", "memory"),
+            ],
         )
         .await;
         let run = verify_against(unsafe_app, &[]).await;
-        assert!(!run.success, "{protocol:?}: {}", run.stdout);
+        assert!(!run.success, "{protocol:?} {access}: {}", run.stdout);
         assert_eq!(
             checks(&run)
                 .into_iter()
@@ -193,6 +204,29 @@ async fn fails_naming_the_forged_header_check_where_easy_auth_is_trusted_without
             run.stdout
         );
     }
+}
+
+#[tokio::test]
+async fn a_function_key_in_the_url_is_the_key_and_a_bearer_is_its_last_line() {
+    // AUTH_MODE=none behind function keys, the key given in the URL: the anonymous request
+    // carries it, so it gets a token — which is what verify must call a failure.
+    let mut none = TestApp::spawn(Protocol::Forwarding).await;
+    none.host.platform = Platform {
+        function_key: Some("function-key-1".into()),
+        easy_auth: false,
+    };
+    let front = PublicFront::serve(Arc::new(none)).await;
+    let url = format!("{}/api/TokenFunction?code=function-key-1", front.base_url);
+    let output = Command::new(repo_root().join("deploy/verify"))
+        .args(["--url", &url, "--tenant", TENANT])
+        .args(["--bearer-command", "printf 'a warning first\\nnot a token\\n'"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(!output.status.success(), "{stdout}");
+    assert!(stdout.contains("FAIL anonymous"), "{stdout}");
+    assert!(!stdout.contains("function-key-1"), "the key is not printed: {stdout}");
+    assert!(String::from_utf8(output.stderr).unwrap().is_empty());
 }
 
 #[test]
