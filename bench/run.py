@@ -34,8 +34,10 @@ def free_port():
 
 
 class Server:
-    def __init__(self, name, command, env):
-        self.name, self.command, self.env = name, command, env
+    def __init__(self, name, command, env, probe=QUERY):
+        # `probe` is what counts as up: a token by default (start → first token), the readiness
+        # path for servers whose token requests need a caller.
+        self.name, self.command, self.env, self.probe = name, command, env, probe
 
     def start(self):
         self.port = free_port()
@@ -51,7 +53,7 @@ class Server:
         # Start → first successful token response.
         while True:
             try:
-                with urllib.request.urlopen(self.url + QUERY, timeout=5) as response:
+                with urllib.request.urlopen(self.url + self.probe, timeout=5) as response:
                     if response.status == 200:
                         return (time.perf_counter() - self.started) * 1000
             except OSError:
@@ -291,7 +293,7 @@ def ab_section(seconds):
     base = {**ENV, "AUTH_MODE": "none"}
 
     def server(name, env, binary=handler):
-        return Server(name, [binary], lambda port: {**env, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port)})
+        return Server(name, [binary], lambda port: {**env, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port)}, probe="/")
 
     print("A/B: readiness and tokens on one server …", flush=True)
     ready = server("readiness", base)
