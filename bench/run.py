@@ -304,9 +304,12 @@ def ab_section(seconds):
     now = tokens_per_second(server("now", base), seconds)
     print("A/B: caller rate limit on and off …", flush=True)
     easyauth = {**ENV, "AUTH_MODE": "easyauth", "WEBSITE_AUTH_ENABLED": "True"}
+    # Signed-in callers: the user is the caller, so the request names none.
+    signed_in = "/api/TokenFunction?tenantId=t1&documentId=doc-1"
     limit_on = tokens_per_second(server("limit on", {**easyauth, "CALLER_RATE_LIMIT": "1000", "CALLER_RATE_BURST": "10000"}),
-                                 seconds, script="callers.lua")
-    limit_off = tokens_per_second(server("limit off", {**easyauth, "CALLER_RATE_LIMIT": "off"}), seconds, script="callers.lua")
+                                 seconds, path=signed_in, script="callers.lua")
+    limit_off = tokens_per_second(server("limit off", {**easyauth, "CALLER_RATE_LIMIT": "off"}), seconds,
+                                  path=signed_in, script="callers.lua")
     print("A/B: members (table store, role cached) and open …", flush=True)
     azurite, storage = start_azurite()
     try:
@@ -321,8 +324,9 @@ def ab_section(seconds):
             assert response.status == 201, response.status
         members.stop()
         ann = ("X-MS-CLIENT-PRINCIPAL-ID: ann",)
-        members_rps = tokens_per_second(members, seconds, headers=ann)
-        open_rps = tokens_per_second(server("open", {**members_env, "DOCUMENT_ACCESS": "open"}), seconds, headers=ann)
+        members_rps = tokens_per_second(members, seconds, path=signed_in, headers=ann)
+        open_rps = tokens_per_second(server("open", {**members_env, "DOCUMENT_ACCESS": "open"}), seconds,
+                                     path=signed_in, headers=ann)
     finally:
         azurite.terminate()
         azurite.wait(timeout=10)
