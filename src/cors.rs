@@ -54,6 +54,9 @@ impl Cors {
             .map(|origin| origin.trim().trim_end_matches('/').to_owned())
             .filter(|origin| !origin.is_empty())
             .collect();
+        if list.is_empty() {
+            return Err(CorsError::NotAnOrigin(origins.trim().to_owned()));
+        }
         let origins = if list.iter().any(|origin| origin == "*") {
             if credentials {
                 return Err(CorsError::AnyWithCredentials);
@@ -149,14 +152,28 @@ impl Cors {
     }
 }
 
-/// `scheme://host[:port]` with an http(s) scheme and nothing after the authority.
+/// `scheme://host[:port]` with an http(s) scheme, a host of letters, digits, `-`, `.` (or a
+/// bracketed IPv6 address), a port that is a port, and nothing after — what a browser sends.
 fn is_origin(text: &str) -> bool {
     let Some((scheme, authority)) = text.split_once("://") else {
         return false;
     };
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => (host, Some(port)),
+        _ => (authority, None),
+    };
+    let host_ok = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(v6) => v6.parse::<std::net::Ipv6Addr>().is_ok(),
+        None => {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+        }
+    };
     (scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("http"))
-        && !authority.is_empty()
-        && !authority.contains(['/', '?', '#', ' ', '@'])
+        && host_ok
+        && port.is_none_or(|p| p.parse::<u16>().is_ok_and(|p| p > 0))
 }
 
 #[cfg(test)]
@@ -202,6 +219,17 @@ mod tests {
             ])
         );
         assert_eq!(Cors::parse("*", true), Err(CorsError::AnyWithCredentials));
+        for good in [
+            "http://localhost:3000",
+            "https://[::1]:8443",
+            "https://a-b.example.com",
+        ] {
+            assert!(Cors::parse(good, false).is_ok(), "{good}");
+        }
+        assert_eq!(
+            Cors::parse(" , ", false),
+            Err(CorsError::NotAnOrigin(",".into()))
+        );
         for bad in [
             "app.example",
             "https://",
@@ -209,6 +237,12 @@ mod tests {
             "ftp://app.example",
             "https://app.example?x",
             "https://user@app.example",
+            "https://app.example:abc",
+            "https://app.example:99999",
+            "https://[::1",
+            "https://*.example",
+            "http://*",
+            "https://app.example\u{1}",
         ] {
             assert_eq!(
                 Cors::parse(&format!("https://ok.example,{bad}"), false),

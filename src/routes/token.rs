@@ -46,19 +46,16 @@ pub async fn token_function(
         documents.authorize(&mut grant, scopes_asked).await?;
     }
     let token = token::issue(&grant, &key);
-    let reply = if prefers_json(&invocation.headers) {
-        let body = TokenJson::new(&grant, &token);
-        let json = serde_json::to_vec(&body).expect("a token response always serializes");
-        Reply::new(StatusCode::OK, "application/json", json)
-    } else {
-        Reply::new(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            token.jwt.clone(),
-        )
-    };
+    let json = prefers_json(&invocation.headers).then(|| {
+        serde_json::to_vec(&TokenJson::new(&grant, &token))
+            .expect("a token response always serializes")
+    });
+    // The grant moves onto the log line, the JWT into the answer: nothing is copied.
     log.audit = Some(audit::fluid_token(grant, &token, client_app));
-    Ok(reply)
+    Ok(match json {
+        Some(json) => Reply::new(StatusCode::OK, "application/json", json),
+        None => Reply::new(StatusCode::OK, "text/plain; charset=utf-8", token.jwt),
+    })
 }
 
 /// The body for `Accept: application/json`: the token plus what a client would otherwise have
