@@ -66,6 +66,9 @@ mod tests {
             assert_eq!(budget.take(start), Ok(()));
         }
         assert_eq!(budget.take(start), Err(Duration::from_millis(500)));
+        // Half a token back after 250 ms: the wait is for the other half.
+        let quarter = start + Duration::from_millis(250);
+        assert_eq!(budget.take(quarter), Err(Duration::from_millis(250)));
         assert!(!budget.is_full(start));
         let later = start + Duration::from_millis(500);
         assert_eq!(budget.take(later), Ok(()));

@@ -14,7 +14,9 @@
 //!   the store past it, nor crowd out real members;
 //! - **bounded memory**: at most [`MAX_ENTRIES`] answers; when full, expired ones go first, then
 //!   the least recently used eighth — never everything, so a flood of made-up ids does not make
-//!   real members' roles be read again.
+//!   real members' roles be read again. Every [`SWEEP_EVERY`] answers kept, "not a member"
+//!   answers past their TTL are swept out (only members' answers are worth keeping stale), so
+//!   made-up ids hold about rate × TTL entries, not the whole table.
 //!
 //! **Stale if the store cannot answer.** An answer older than [`ROLE_TTL`] is read again; if that
 //! read cannot be made (the store is down, or the miss budget is spent), the old answer is used
@@ -44,6 +46,8 @@ pub const ROLE_TTL: Duration = Duration::from_secs(5);
 pub const MAX_ENTRIES: usize = 10_000;
 /// How long an answer may be used when the store cannot be asked again.
 pub const MAX_STALE: Duration = Duration::from_secs(300);
+/// How often (in answers kept) expired "not a member" answers are swept out.
+const SWEEP_EVERY: u64 = 256;
 /// How long a change is remembered against reads in flight: longer than any store read takes.
 const FORGET_WINDOW: Duration = Duration::from_secs(60);
 
@@ -80,6 +84,8 @@ struct State {
     generation: u64,
     /// Counts lookups, for least-recently-used eviction.
     tick: u64,
+    /// Counts answers kept, for the sweep.
+    kept: u64,
 }
 
 struct Answer {
@@ -205,6 +211,13 @@ async fn read_until_current(
 
 impl State {
     fn keep(&mut self, key: String, role: Option<Role>, now: Instant) {
+        self.kept += 1;
+        if self.kept.is_multiple_of(SWEEP_EVERY) {
+            self.answers.retain(|_, answer| {
+                let age = now.duration_since(answer.read_at);
+                age < ROLE_TTL || (answer.role.is_some() && age < MAX_STALE)
+            });
+        }
         if self.answers.len() >= MAX_ENTRIES && !self.answers.contains_key(&key) {
             self.answers
                 .retain(|_, answer| now.duration_since(answer.read_at) < ROLE_TTL);
@@ -320,12 +333,13 @@ mod tests {
         let cache = RoleCache::new(u32::MAX / 2);
         let d = DocumentRef::of_test_tenant("d");
         let reads = Arc::new(AtomicUsize::new(0));
+        // Members (whose answers are kept stale, so only the bound removes them).
         let fill = |range: std::ops::Range<usize>| {
             let (cache, d, reads) = (&cache, &d, &reads);
             async move {
                 for i in range {
                     cache
-                        .get_or_fetch(d, &format!("user-{i}"), reading(reads, None))
+                        .get_or_fetch(d, &format!("user-{i}"), reading(reads, Some(Role::Reader)))
                         .await
                         .unwrap();
                 }
@@ -520,5 +534,34 @@ mod tests {
             cache.get_or_fetch(&d, "wes", down).await,
             Err(RoleError::Unavailable)
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn made_up_ids_hold_about_rate_times_ttl_entries() {
+        let cache = RoleCache::new(1000);
+        let d = DocumentRef::of_test_tenant("d");
+        let reads = Arc::new(AtomicUsize::new(0));
+        cache
+            .get_or_fetch(&d, "member", reading(&reads, Some(Role::Writer)))
+            .await
+            .unwrap();
+        // A flood of made-up ids, a second at a time, far longer than the TTL.
+        for second in 0..60 {
+            for n in 0..100 {
+                let id = format!("made-up-{second}-{n}");
+                cache
+                    .get_or_fetch(&d, &id, reading(&reads, None))
+                    .await
+                    .unwrap();
+            }
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert!(
+                cache.len() <= 100 * 5 + 2 * SWEEP_EVERY as usize + 1,
+                "{} after {second} s",
+                cache.len()
+            );
+        }
+        // The member's answer is kept (stale, for outages) however old the flood's are.
+        assert!(lock(&cache.state).answers.contains_key(&key(&d, "member")));
     }
 }
