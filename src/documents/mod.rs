@@ -191,11 +191,6 @@ impl Documents {
         }
     }
 
-    /// Whether tokens are issued to members only.
-    pub fn members_only(&self) -> bool {
-        self.access == DocumentAccess::Members
-    }
-
     /// The role of `user` in `document`, through the cache and its budget.
     async fn role(
         &self,

@@ -219,13 +219,19 @@ async fn a_function_key_in_the_url_is_the_key_and_a_bearer_is_its_last_line() {
     let url = format!("{}/api/TokenFunction?code=function-key-1", front.base_url);
     let output = Command::new(repo_root().join("deploy/verify"))
         .args(["--url", &url, "--tenant", TENANT])
-        .args(["--bearer-command", "printf 'a warning first\\nnot a token\\n'"])
+        .args([
+            "--bearer-command",
+            "printf 'a warning first\\nnot a token\\n'",
+        ])
         .output()
         .unwrap();
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(!output.status.success(), "{stdout}");
     assert!(stdout.contains("FAIL anonymous"), "{stdout}");
-    assert!(!stdout.contains("function-key-1"), "the key is not printed: {stdout}");
+    assert!(
+        !stdout.contains("function-key-1"),
+        "the key is not printed: {stdout}"
+    );
     assert!(String::from_utf8(output.stderr).unwrap().is_empty());
 }
 
