@@ -64,6 +64,8 @@ struct Shared {
     finished: Condvar,
     /// Wakes requests waiting for room.
     room: Notify,
+    /// Lines taken by the writer thread and not yet written out.
+    writing: AtomicUsize,
     /// Lines not kept because the buffer was at its hard limit.
     dropped: AtomicUsize,
 }
@@ -78,8 +80,7 @@ impl Pending {
 #[derive(Default)]
 struct Pending {
     buffer: Vec<u8>,
-    /// Lines and bytes taken by the writer thread and not yet written out.
-    writing: usize,
+    /// Bytes taken by the writer thread and not yet written out.
     writing_bytes: usize,
     closed: bool,
     finished: bool,
@@ -106,6 +107,7 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (BatchedWriter, LogFlushGuard
         lines_waiting: Condvar::new(),
         finished: Condvar::new(),
         room: Notify::new(),
+        writing: AtomicUsize::new(0),
         dropped: AtomicUsize::new(0),
     });
     let writer_shared = Arc::clone(&shared);
@@ -135,6 +137,8 @@ pub fn install(writer: &BatchedWriter) {
 pub async fn room_within(limit: Duration) -> bool {
     match INSTALLED.get() {
         None => true,
+        // The usual case, on every request: room, and no timer or waiter to register.
+        Some(shared) if shared.has_room() => true,
         Some(shared) => tokio::time::timeout(limit, wait_for_room(shared))
             .await
             .is_ok(),
@@ -142,10 +146,6 @@ pub async fn room_within(limit: Duration) -> bool {
 }
 
 async fn wait_for_room(shared: &Shared) {
-    // The usual case, on every request: room, and no waiter to register with the Notify.
-    if shared.has_room() {
-        return;
-    }
     loop {
         let notified = shared.room.notified();
         tokio::pin!(notified);
@@ -176,9 +176,11 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
         }
         let closed = pending.closed;
         mem::swap(&mut batch, &mut pending.buffer);
-        pending.writing = lines_in(&batch);
         pending.writing_bytes = batch.len();
         drop(pending);
+        // Counted outside the lock: a batch is ~100 KiB under load, and request threads append
+        // to the buffer meanwhile.
+        shared.writing.store(lines_in(&batch), Ordering::Relaxed);
 
         // A failed write (the host closed the pipe) cannot be reported anywhere better than
         // stdout itself: the lines are dropped and logging carries on.
@@ -188,11 +190,8 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
             // A stall grew the buffer; memory goes back once it is written out.
             batch = Vec::new();
         }
-        {
-            let mut pending = shared.lock();
-            pending.writing = 0;
-            pending.writing_bytes = 0;
-        }
+        shared.writing.store(0, Ordering::Relaxed);
+        shared.lock().writing_bytes = 0;
         shared.room.notify_waiters();
         if closed {
             shared.lock().finished = true;
@@ -206,20 +205,36 @@ fn lines_in(bytes: &[u8]) -> usize {
     bytes.iter().filter(|&&b| b == b'\n').count()
 }
 
-impl io::Write for BatchedWriter {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        let mut pending = self.shared.lock();
+impl Shared {
+    /// Appends a line for the writer thread, or counts it when the buffer is at its hard limit.
+    fn append(&self, line: &[u8]) {
+        let mut pending = self.lock();
         if pending.bytes() >= HARD_LIMIT_BYTES {
             drop(pending);
-            self.shared.dropped.fetch_add(1, Ordering::Relaxed);
-            return Ok(line.len());
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
         }
         let was_empty = pending.buffer.is_empty();
         pending.buffer.extend_from_slice(line);
         drop(pending);
         if was_empty {
-            self.shared.lines_waiting.notify_one();
+            self.lines_waiting.notify_one();
         }
+    }
+}
+
+/// Hands a whole line (ending in a newline) to the installed writer, beside the lines `tracing`
+/// writes there. Without one (nothing [`install`]ed), like an event without a subscriber, the
+/// line goes nowhere.
+pub fn write_line(line: &str) {
+    if let Some(shared) = INSTALLED.get() {
+        shared.append(line.as_bytes());
+    }
+}
+
+impl io::Write for BatchedWriter {
+    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
+        self.shared.append(line);
         Ok(line.len())
     }
 
@@ -259,7 +274,7 @@ impl LogFlushGuard {
         let unwritten = if pending.finished {
             0
         } else {
-            pending.writing + lines_in(&pending.buffer)
+            self.shared.writing.load(Ordering::Relaxed) + lines_in(&pending.buffer)
         };
         let finished = pending.finished;
         drop(pending);

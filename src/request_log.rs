@@ -25,6 +25,8 @@ use warp::http::Method;
 
 use crate::documents::DocumentRef;
 use crate::domain::Scopes;
+use crate::log_format::Line;
+use crate::log_writer;
 use crate::token::Grant;
 
 /// What the request's one log line says beyond status and latency, filled in as the request is
@@ -100,8 +102,15 @@ impl RequestLog {
         }
     }
 
-    /// Writes the request's one line.
+    /// Writes the request's one line (when `RUST_LOG` lets `INFO` lines of this module through).
     pub fn emit(&self, exchange: &Exchange<'_>) {
+        if !tracing::enabled!(tracing::Level::INFO) {
+            return;
+        }
+        log_writer::write_line(&self.line(exchange).finish());
+    }
+
+    fn line(&self, exchange: &Exchange<'_>) -> Line {
         let audit = self.audit.as_ref();
         let (kind, grant) = match audit {
             Some(Audit::FluidToken { grant, .. }) => (Some("fluid-token"), Some(grant)),
@@ -115,76 +124,112 @@ impl RequestLog {
             Some(Audit::Document { document, .. }) => Some(document.tenant_id.as_str()),
             _ => self.tenant_id.as_deref(),
         };
-        tracing::info!(
-            method = self.method.as_ref().map(Method::as_str),
-            path = self.path.as_deref(),
-            invocation_id = exchange.invocation_id,
-            trace_id = self.trace_id.as_deref(),
-            tenant_id,
-            status = exchange.status,
-            latency_ms = milliseconds(exchange.latency),
-            problem = self.problem,
-            audit = kind,
-            jti = match audit {
-                Some(Audit::FluidToken { jti, .. }) => Some(display(jti)),
-                _ => None,
-            },
-            document_id = grant.map(|g| g.document_id.as_str()).or(field(|a| match a {
-                Audit::Document { document, .. } => Some(document.document_id.as_str()),
-                _ => None,
-            })),
-            user_id = grant.map(|g| g.user.id.as_str()).or(field(|a| match a {
-                Audit::Document { user_id, .. } => Some(user_id),
-                _ => None,
-            })),
-            scopes = match audit {
-                Some(Audit::FluidToken { grant, .. }) =>
-                    Some(display(ScopesText::Fluid(&grant.scopes))),
-                Some(Audit::AcsToken { scopes, .. }) => Some(display(ScopesText::Acs(scopes))),
-                _ => None,
-            },
-            expires_at = match audit {
-                Some(Audit::FluidToken { expires_at, .. }) => Some(*expires_at),
-                _ => None,
-            },
-            client_app = field(|a| match a {
-                Audit::FluidToken { client_app, .. } => client_app.as_deref(),
-                _ => None,
-            }),
-            communication_user_id = field(|a| match a {
-                Audit::AcsToken {
-                    communication_user_id,
-                    ..
-                }
-                | Audit::AcsIdentity {
-                    communication_user_id,
-                    ..
-                } => Some(communication_user_id),
-                _ => None,
-            }),
-            expires_on = field(|a| match a {
-                Audit::AcsToken { expires_on, .. } => Some(expires_on),
-                _ => None,
-            }),
-            caller = field(|a| match a {
-                Audit::AcsToken { caller, .. } => caller.as_deref(),
-                Audit::AcsIdentity { caller, .. } => Some(caller),
-                _ => None,
-            }),
-            action = field(|a| match a {
-                Audit::AcsIdentity { action, .. } | Audit::Document { action, .. } => Some(action),
-                _ => None,
-            }),
-            role = field(|a| match a {
-                Audit::Document { role, .. } => Some(role),
-                _ => None,
-            }),
-            by = field(|a| match a {
-                Audit::Document { by, .. } => Some(by),
-                _ => None,
-            }),
-            "request"
-        );
+        let mut line = Line::info("request");
+        line.str("method", self.method.as_ref().map(Method::as_str))
+            .str("path", self.path.as_deref())
+            .str("invocation_id", exchange.invocation_id)
+            .str("trace_id", self.trace_id.as_deref())
+            .str("tenant_id", tenant_id)
+            .u64("status", Some(u64::from(exchange.status)))
+            .milliseconds("latency_ms", exchange.latency)
+            .str("problem", self.problem)
+            .str("audit", kind)
+            .display(
+                "jti",
+                match audit {
+                    Some(Audit::FluidToken { jti, .. }) => Some(jti),
+                    _ => None,
+                },
+            )
+            .str(
+                "document_id",
+                grant.map(|g| g.document_id.as_str()).or(field(|a| match a {
+                    Audit::Document { document, .. } => Some(document.document_id.as_str()),
+                    _ => None,
+                })),
+            )
+            .str(
+                "user_id",
+                grant.map(|g| g.user.id.as_str()).or(field(|a| match a {
+                    Audit::Document { user_id, .. } => Some(user_id),
+                    _ => None,
+                })),
+            )
+            .display(
+                "scopes",
+                match audit {
+                    Some(Audit::FluidToken { grant, .. }) => Some(ScopesText::Fluid(&grant.scopes)),
+                    Some(Audit::AcsToken { scopes, .. }) => Some(ScopesText::Acs(scopes)),
+                    _ => None,
+                },
+            )
+            .u64(
+                "expires_at",
+                match audit {
+                    Some(Audit::FluidToken { expires_at, .. }) => Some(*expires_at),
+                    _ => None,
+                },
+            )
+            .str(
+                "client_app",
+                field(|a| match a {
+                    Audit::FluidToken { client_app, .. } => client_app.as_deref(),
+                    _ => None,
+                }),
+            )
+            .str(
+                "communication_user_id",
+                field(|a| match a {
+                    Audit::AcsToken {
+                        communication_user_id,
+                        ..
+                    }
+                    | Audit::AcsIdentity {
+                        communication_user_id,
+                        ..
+                    } => Some(communication_user_id),
+                    _ => None,
+                }),
+            )
+            .str(
+                "expires_on",
+                field(|a| match a {
+                    Audit::AcsToken { expires_on, .. } => Some(expires_on),
+                    _ => None,
+                }),
+            )
+            .str(
+                "caller",
+                field(|a| match a {
+                    Audit::AcsToken { caller, .. } => caller.as_deref(),
+                    Audit::AcsIdentity { caller, .. } => Some(caller),
+                    _ => None,
+                }),
+            )
+            .str(
+                "action",
+                field(|a| match a {
+                    Audit::AcsIdentity { action, .. } | Audit::Document { action, .. } => {
+                        Some(action)
+                    }
+                    _ => None,
+                }),
+            )
+            .str(
+                "role",
+                field(|a| match a {
+                    Audit::Document { role, .. } => Some(role),
+                    _ => None,
+                }),
+            )
+            .str(
+                "by",
+                field(|a| match a {
+                    Audit::Document { by, .. } => Some(by),
+                    _ => None,
+                }),
+            );
+        line
     }
 }
 
@@ -201,11 +246,6 @@ impl std::fmt::Display for ScopesText<'_> {
             ScopesText::Acs(scopes) => f.write_str(scopes),
         }
     }
-}
-
-/// Milliseconds rounded to the microsecond (`0.068`, not `0.06789200000000001`).
-fn milliseconds(latency: Duration) -> f64 {
-    latency.as_micros() as f64 / 1000.0
 }
 
 /// The trace id of a W3C `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), when it is one.
@@ -234,13 +274,6 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn latency_is_rounded_to_the_microsecond() {
-        assert_eq!(milliseconds(Duration::from_nanos(67_892_000)), 67.892);
-        assert_eq!(milliseconds(Duration::from_nanos(67_892)), 0.067);
-        assert_eq!(milliseconds(Duration::ZERO), 0.0);
-    }
 
     #[test]
     fn trace_ids_come_from_valid_traceparents_only() {
