@@ -64,8 +64,9 @@ struct Shared {
     finished: Condvar,
     /// Wakes requests waiting for room.
     room: Notify,
-    /// Lines taken by the writer thread and not yet written out.
-    writing: AtomicUsize,
+    /// [`Pending::bytes`] as of the last change, read without the lock by [`Shared::has_room`]
+    /// on every request.
+    pending_bytes: AtomicUsize,
     /// Lines not kept because the buffer was at its hard limit.
     dropped: AtomicUsize,
 }
@@ -80,7 +81,10 @@ impl Pending {
 #[derive(Default)]
 struct Pending {
     buffer: Vec<u8>,
-    /// Bytes taken by the writer thread and not yet written out.
+    /// Lines in `buffer`.
+    lines: usize,
+    /// Lines and bytes taken by the writer thread and not yet written out.
+    writing: usize,
     writing_bytes: usize,
     closed: bool,
     finished: bool,
@@ -96,7 +100,12 @@ impl Shared {
     }
 
     fn has_room(&self) -> bool {
-        self.lock().bytes() < MAX_PENDING_BYTES
+        self.pending_bytes.load(Ordering::Relaxed) < MAX_PENDING_BYTES
+    }
+
+    /// Publishes the pending byte count for [`Shared::has_room`]; called with the lock held.
+    fn publish(&self, pending: &Pending) {
+        self.pending_bytes.store(pending.bytes(), Ordering::Relaxed);
     }
 }
 
@@ -107,7 +116,7 @@ pub fn start<W: Write + Send + 'static>(out: W) -> (BatchedWriter, LogFlushGuard
         lines_waiting: Condvar::new(),
         finished: Condvar::new(),
         room: Notify::new(),
-        writing: AtomicUsize::new(0),
+        pending_bytes: AtomicUsize::new(0),
         dropped: AtomicUsize::new(0),
     });
     let writer_shared = Arc::clone(&shared);
@@ -176,11 +185,9 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
         }
         let closed = pending.closed;
         mem::swap(&mut batch, &mut pending.buffer);
+        pending.writing = mem::take(&mut pending.lines);
         pending.writing_bytes = batch.len();
         drop(pending);
-        // Counted outside the lock: a batch is ~100 KiB under load, and request threads append
-        // to the buffer meanwhile.
-        shared.writing.store(lines_in(&batch), Ordering::Relaxed);
 
         // A failed write (the host closed the pipe) cannot be reported anywhere better than
         // stdout itself: the lines are dropped and logging carries on.
@@ -190,8 +197,12 @@ fn write_batches<W: Write>(shared: &Shared, mut out: W) {
             // A stall grew the buffer; memory goes back once it is written out.
             batch = Vec::new();
         }
-        shared.writing.store(0, Ordering::Relaxed);
-        shared.lock().writing_bytes = 0;
+        {
+            let mut pending = shared.lock();
+            pending.writing = 0;
+            pending.writing_bytes = 0;
+            shared.publish(&pending);
+        }
         shared.room.notify_waiters();
         if closed {
             shared.lock().finished = true;
@@ -208,6 +219,7 @@ fn lines_in(bytes: &[u8]) -> usize {
 impl Shared {
     /// Appends a line for the writer thread, or counts it when the buffer is at its hard limit.
     fn append(&self, line: &[u8]) {
+        let lines = lines_in(line);
         let mut pending = self.lock();
         if pending.bytes() >= HARD_LIMIT_BYTES {
             drop(pending);
@@ -216,6 +228,8 @@ impl Shared {
         }
         let was_empty = pending.buffer.is_empty();
         pending.buffer.extend_from_slice(line);
+        pending.lines += lines;
+        self.publish(&pending);
         drop(pending);
         if was_empty {
             self.lines_waiting.notify_one();
@@ -274,7 +288,7 @@ impl LogFlushGuard {
         let unwritten = if pending.finished {
             0
         } else {
-            self.shared.writing.load(Ordering::Relaxed) + lines_in(&pending.buffer)
+            pending.writing + pending.lines
         };
         let finished = pending.finished;
         drop(pending);
