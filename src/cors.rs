@@ -121,19 +121,29 @@ impl Cors {
         Some(reply)
     }
 
-    /// Adds the CORS response headers for the answer to a request from `origin`, an allowed
-    /// origin: a page reads `Retry-After` (429, 503) and `WWW-Authenticate` (401) only when they
-    /// are exposed.
-    pub fn allow_answer(&self, origin: &HeaderValue, out: &mut Vec<(HeaderName, HeaderValue)>) {
-        self.allow(origin, out);
-        out.push((
-            ACCESS_CONTROL_EXPOSE_HEADERS,
-            HeaderValue::from_static("Retry-After, WWW-Authenticate"),
-        ));
+    /// Adds the CORS response headers to an answer for a request whose origin is `origin` (from
+    /// [`Cors::allowed_origin`]). An allowed origin is named, and a page reads `Retry-After`
+    /// (429, 503) and `WWW-Authenticate` (401) only when they are exposed. Any other answer
+    /// still says `Vary: Origin` when an allow-list decides, so a cache never hands an answer
+    /// made for one origin to another.
+    pub fn answer(&self, origin: Option<&HeaderValue>, out: &mut Vec<(HeaderName, HeaderValue)>) {
+        match origin {
+            Some(origin) => {
+                self.allow(origin, out);
+                out.push((
+                    ACCESS_CONTROL_EXPOSE_HEADERS,
+                    HeaderValue::from_static("Retry-After, WWW-Authenticate"),
+                ));
+            }
+            None if matches!(self.origins, AllowedOrigins::List(_)) => {
+                out.push((VARY, HeaderValue::from_static("Origin")));
+            }
+            None => {}
+        }
     }
 
     /// Adds the CORS response headers for a request from `origin`, an allowed origin.
-    pub fn allow(&self, origin: &HeaderValue, out: &mut Vec<(HeaderName, HeaderValue)>) {
+    fn allow(&self, origin: &HeaderValue, out: &mut Vec<(HeaderName, HeaderValue)>) {
         match self.origins {
             AllowedOrigins::Any => {
                 out.push((ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")));
@@ -259,12 +269,16 @@ mod tests {
             .allowed_origin(&headers(&[("origin", "HTTP://LOCALHOST:3000")]))
             .unwrap();
         let mut out = Vec::new();
-        cors.allow(&origin, &mut out);
+        cors.answer(Some(&origin), &mut out);
         assert_eq!(
             find(&out, "access-control-allow-origin"),
             ["HTTP://LOCALHOST:3000"]
         );
         assert_eq!(find(&out, "access-control-allow-credentials"), ["true"]);
+        assert_eq!(
+            find(&out, "access-control-expose-headers"),
+            ["Retry-After, WWW-Authenticate"]
+        );
         assert_eq!(find(&out, "vary"), ["Origin"]);
 
         assert!(
@@ -272,14 +286,22 @@ mod tests {
                 .is_none()
         );
         assert!(cors.allowed_origin(&HeaderMap::new()).is_none());
+        // Another origin, or none: no CORS headers, but the answer still varies by Origin.
+        let mut out = Vec::new();
+        cors.answer(None, &mut out);
+        assert_eq!(find(&out, "vary"), ["Origin"]);
+        assert_eq!(out.len(), 1);
 
         // Any origin: `*`, no Vary (the answer does not depend on it), no credentials unless set.
         let any = Cors::parse("*", false).unwrap();
         let mut out = Vec::new();
-        any.allow(&origin, &mut out);
+        any.answer(Some(&origin), &mut out);
         assert_eq!(find(&out, "access-control-allow-origin"), ["*"]);
         assert!(find(&out, "vary").is_empty());
         assert!(find(&out, "access-control-allow-credentials").is_empty());
+        let mut out = Vec::new();
+        any.answer(None, &mut out);
+        assert!(out.is_empty());
     }
 
     #[test]

@@ -299,7 +299,11 @@ fn documents(settings: DocumentSettings) -> Result<Option<Documents>, String> {
                     "DOCUMENT_STORE=memory: document owners and members are kept in this instance only; they are lost on restart and other instances do not see them. Use DOCUMENT_STORE=table when the app can scale out"
                 );
             }
-            tracing::info!(store = "memory", access = ?settings.access, "document access");
+            tracing::info!(
+                store = "memory",
+                access = settings.access.as_str(),
+                "document access"
+            );
             Arc::new(MemoryStore::default())
         }
         Some(DocumentStoreSetting::Table {
@@ -307,7 +311,7 @@ fn documents(settings: DocumentSettings) -> Result<Option<Documents>, String> {
             table,
             credential,
         }) => {
-            tracing::info!(store = "table", table = %table, access = ?settings.access, "document access");
+            tracing::info!(store = "table", table = %table, access = settings.access.as_str(), "document access");
             let credential = credential
                 .as_ref()
                 .map(AzureCredential::build)

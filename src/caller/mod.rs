@@ -80,14 +80,77 @@ impl Authenticator {
     }
 
     pub async fn caller(&self, headers: &HeaderMap) -> Result<Caller, Problem> {
-        match self {
-            Authenticator::None => Ok(Caller::Anonymous),
-            Authenticator::EasyAuth(form) => {
-                easyauth::principal(headers, *form).map(Caller::Principal)
-            }
-            Authenticator::Entra(validator) => {
-                validator.principal(headers).await.map(Caller::Principal)
-            }
+        let principal = match self {
+            Authenticator::None => return Ok(Caller::Anonymous),
+            Authenticator::EasyAuth(form) => easyauth::principal(headers, *form)?,
+            Authenticator::Entra(validator) => validator.principal(headers).await?,
+        };
+        if principal.id.len() > MAX_CALLER_ID_BYTES {
+            return Err(Problem::Unauthenticated {
+                detail: format!("The caller's id is longer than {MAX_CALLER_ID_BYTES} bytes."),
+                invalid_token: false,
+            });
         }
+        Ok(Caller::Principal(principal))
+    }
+}
+
+/// The longest caller id accepted, in bytes. Identity providers' ids are short (an Entra object
+/// id is 36 characters, a subject 43, `<idp>:<id>` a few more); the bound keeps what one caller
+/// costs small wherever its id is kept: the rate limiter's table, member rows, every log line.
+pub const MAX_CALLER_ID_BYTES: usize = 256;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warp::http::HeaderValue;
+
+    fn easy_auth_id(id: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-ms-client-principal-id",
+            HeaderValue::from_str(id).unwrap(),
+        );
+        headers
+    }
+
+    #[tokio::test]
+    async fn caller_ids_are_bounded() {
+        let auth = Authenticator::EasyAuth(easyauth::UserIdForm::Id);
+        let longest = "a".repeat(MAX_CALLER_ID_BYTES);
+        let caller = auth.caller(&easy_auth_id(&longest)).await.unwrap();
+        assert_eq!(caller.id(), Some(longest.as_str()));
+        assert_eq!(caller.client_app(), None);
+        let refused = auth.caller(&easy_auth_id(&format!("{longest}a"))).await;
+        assert!(
+            matches!(refused, Err(Problem::Unauthenticated { .. })),
+            "{refused:?}"
+        );
+        // Nobody is authenticated without a mode: no caller id, nothing to bound.
+        let anonymous = Authenticator::None.caller(&easy_auth_id(&longest)).await;
+        assert_eq!(anonymous, Ok(Caller::Anonymous));
+        assert_eq!(Caller::Anonymous.id(), None);
+    }
+
+    #[test]
+    fn modes_are_named_as_auth_mode_spells_them() {
+        assert_eq!(Authenticator::None.mode(), "none");
+        assert_eq!(
+            Authenticator::EasyAuth(easyauth::UserIdForm::Id).mode(),
+            "easyauth"
+        );
+    }
+
+    #[test]
+    fn a_principal_names_its_client_app() {
+        let caller = Caller::Principal(Principal {
+            id: "oid".into(),
+            name: None,
+            client_app: Some("spa".into()),
+            document_admin: false,
+        });
+        assert_eq!(caller.client_app(), Some("spa"));
+        assert_eq!(caller.id(), Some("oid"));
+        assert_eq!(Caller::Anonymous.client_app(), None);
     }
 }

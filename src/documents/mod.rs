@@ -45,6 +45,16 @@ pub enum DocumentAccess {
     Members,
 }
 
+impl DocumentAccess {
+    /// As `DOCUMENT_ACCESS` spells it (and the startup line prints it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentAccess::Open => "open",
+            DocumentAccess::Members => "members",
+        }
+    }
+}
+
 /// What a member may do in a container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -83,10 +83,10 @@ impl MembersRequest {
                 .flatten()
                 .map(UserField::into_string)
                 .ok_or_else(|| Problem::invalid("userId", "is required"))?;
-            if id.chars().any(char::is_control) {
+            if id.chars().any(is_invisible) {
                 return Err(Problem::invalid(
                     "userId",
-                    "must not contain control characters",
+                    "must not contain control or invisible formatting characters",
                 ));
             }
             Ok(id)
@@ -170,6 +170,18 @@ fn document_id(params: &Params<'_>) -> Result<DocumentId, Problem> {
         Some(value) if !value.is_empty() => DocumentId::parse(value),
         _ => Err(Problem::invalid(DocumentId::PARAMETER, "is required")),
     }
+}
+
+/// Characters that would let one member id pass for another in a listing or an audit line:
+/// control characters, and the invisible formatting ones — zero-width characters, bidirectional
+/// controls (`U+202E` shows `nna` as `ann`), line and paragraph separators, the soft hyphen and
+/// the BOM. No identity provider puts them in a user id.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+        )
 }
 
 #[cfg(test)]
@@ -336,8 +348,18 @@ mod tests {
     }
 
     #[test]
-    fn user_ids_with_control_characters_are_refused() {
-        for id in [r"a\nb", r"\u0000", r"tab\there"] {
+    fn user_ids_with_control_or_invisible_characters_are_refused() {
+        for id in [
+            r"a\nb",
+            r"\u0000",
+            r"tab\there",
+            r"ann\u200b",
+            r"\u202eann",
+            r"a\u2028b",
+            r"\u2066ann\u2069",
+            r"\ufeffann",
+            r"an\u00adn",
+        ] {
             let body =
                 format!(r#"{{"tenantId":"t","documentId":"d","userId":"{id}","role":"reader"}}"#);
             assert_eq!(
@@ -345,6 +367,15 @@ mod tests {
                 "userId",
                 "{id}"
             );
+        }
+    }
+
+    #[test]
+    fn user_ids_in_any_script_are_kept() {
+        for id in ["zoë", "李雷", "ann@contoso.com", "github:12345"] {
+            let body =
+                format!(r#"{{"tenantId":"t","documentId":"d","userId":"{id}","role":"reader"}}"#);
+            assert!(members(Method::POST, "", &body).is_ok(), "{id}");
         }
     }
 

@@ -98,8 +98,12 @@ pub(super) fn result(function_name: &str, reply: &Reply) -> Vec<u8> {
 
 pub(super) enum EnvelopeRequest {
     Ok(Invocation),
-    /// The client's body is over the limit: a client error, answered inside the envelope.
-    TooLarge(Problem),
+    /// The client's body is over the limit: a client error, answered inside the envelope (with
+    /// CORS, from the client's headers).
+    TooLarge {
+        problem: Problem,
+        headers: HeaderMap,
+    },
 }
 
 pub(super) fn parse(bytes: &[u8], log: &mut RequestLog) -> Result<EnvelopeRequest, Problem> {
@@ -151,9 +155,12 @@ pub(super) fn parse(bytes: &[u8], log: &mut RequestLog) -> Result<EnvelopeReques
         other => Bytes::from(other.to_string()),
     };
     if body.len() > MAX_BODY_BYTES {
-        return Ok(EnvelopeRequest::TooLarge(Problem::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        }));
+        return Ok(EnvelopeRequest::TooLarge {
+            problem: Problem::BodyTooLarge {
+                limit: MAX_BODY_BYTES,
+            },
+            headers,
+        });
     }
     Ok(EnvelopeRequest::Ok(Invocation {
         method,

@@ -35,7 +35,7 @@ use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply};
 use crate::net;
 use crate::problem::Problem;
 use crate::request_log::{Exchange, RequestLog};
-use crate::routes::{AppState, Function};
+use crate::routes::{self, AppState, Function};
 use envelope::EnvelopeRequest;
 pub use routing::Routing;
 use routing::{Route, route};
@@ -197,13 +197,18 @@ where
     B: Buf,
 {
     log.client_request(&request.method, request.path);
+    // Refused before the function runs, but answered with its CORS headers.
+    let refused = |problem: Problem, log: &mut RequestLog| {
+        log.problem = Some(problem.slug());
+        plain(routes::refusal(state, &request.headers, &problem))
+    };
     let body = match read_body(&request.headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(problem) => return refuse(problem, log),
+        Err(problem) => return refused(problem, log),
     };
     let query = match QueryParams::parse(&request.query) {
         Ok(query) => query,
-        Err(error) => return refuse(Problem::from(error), log),
+        Err(error) => return refused(Problem::from(error), log),
     };
     let invocation = Invocation {
         method: request.method,
@@ -279,9 +284,10 @@ where
             log.trace_from(&invocation.headers);
             function.invoke(state, invocation, log).await
         }
-        Ok(EnvelopeRequest::TooLarge(problem)) => {
+        Ok(EnvelopeRequest::TooLarge { problem, headers }) => {
+            log.trace_from(&headers);
             log.problem = Some(problem.slug());
-            problem.to_reply()
+            routes::refusal(state, &headers, &problem)
         }
         Err(problem) => return refuse(problem, log),
     };

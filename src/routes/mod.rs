@@ -11,7 +11,7 @@ pub mod token;
 
 use std::sync::Arc;
 
-use warp::http::Method;
+use warp::http::{HeaderMap, Method};
 
 use crate::acs::AcsService;
 use crate::caller::rate_limit::CallerLimiter;
@@ -100,9 +100,7 @@ impl Function {
         }
         let origin = cors.allowed_origin(&invocation.headers);
         let mut reply = self.run(state, invocation, log).await;
-        if let Some(origin) = origin {
-            cors.allow_answer(&origin, &mut reply.headers);
-        }
+        cors.answer(origin.as_ref(), &mut reply.headers);
         reply
     }
 
@@ -124,6 +122,16 @@ impl Function {
             problem.to_reply()
         })
     }
+}
+
+/// A refusal made before any function ran (a query that is not UTF-8, a body over the limit),
+/// with the CORS headers a function's answer would have, so a page can read why.
+pub fn refusal(state: &AppState, headers: &HeaderMap, problem: &Problem) -> Reply {
+    let mut reply = problem.to_reply();
+    if let Some(cors) = &state.cors {
+        cors.answer(cors.allowed_origin(headers).as_ref(), &mut reply.headers);
+    }
+    reply
 }
 
 /// The token functions serve GET and POST; anything else is a 405 naming them in `Allow`.

@@ -77,6 +77,17 @@ async fn preflights_from_the_allowed_origin_are_answered_under_the_host_in_both_
             all(&refused, "access-control-expose-headers"),
             ["Retry-After, WWW-Authenticate"]
         );
+        // So do refusals made before the function runs: a body over the limit.
+        let too_large = app
+            .send(
+                PublicRequest::new(Method::POST, TOKEN)
+                    .header("Origin", APP)
+                    .header("Content-Type", "application/json")
+                    .body(vec![b' '; 64 * 1024 + 1]),
+            )
+            .await;
+        assert_problem_type(&too_large, 413, "body-too-large");
+        assert_eq!(all(&too_large, "access-control-allow-origin"), [APP]);
 
         // Another origin: its preflight reaches the function (405, no CORS headers), and its
         // requests name no origin, so the browser withholds the answer.
@@ -91,6 +102,8 @@ async fn preflights_from_the_allowed_origin_are_answered_under_the_host_in_both_
             "CORS is the browser's check, not an auth check"
         );
         assert!(all(&foreign, "access-control-allow-origin").is_empty());
+        // The answer depends on the origin all the same: a cache must not reuse it for another.
+        assert_eq!(all(&foreign, "vary"), ["Origin"]);
     }
 }
 

@@ -252,6 +252,10 @@ async fn members_mode_in_memory() {
             ),
             "a memory store under the host is announced as per instance"
         );
+        assert!(
+            output.contains(r#""message":"document access","store":"memory","access":"members""#),
+            "the startup line spells DOCUMENT_ACCESS as it is set: {output}"
+        );
         assert!(!output.contains(KEY), "no key in the logs");
         // Every change is in the audit trail.
         for action in ["owner-registered", "member-set", "member-removed"] {

@@ -48,6 +48,8 @@ struct PhaseStats {
     server_errors: usize,
     /// `503 log-unavailable` (a stalled stdout, failing closed).
     log_refusals: usize,
+    /// Any other 5xx: status and problem type, as answered.
+    server_error_kinds: Vec<String>,
     other: usize,
     rss_kib: Vec<u64>,
     store_reads: usize,
@@ -178,15 +180,32 @@ async fn soak() {
                 } else {
                     (warm.clone(), "ann")
                 };
+                // A request counts in the phase it was sent in (one sent in the stall and
+                // answered after it is the stall's).
+                let phase = phase_now.load(Ordering::SeqCst);
                 let started = Instant::now();
-                let status = client
+                let (status, kind) = match client
                     .get(&url)
                     .header("X-MS-CLIENT-PRINCIPAL-ID", user)
                     .send()
                     .await
-                    .map(|r| r.status().as_u16())
-                    .unwrap_or(599);
-                let phase = phase_now.load(Ordering::SeqCst);
+                {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let kind = if status >= 500 {
+                            let body = response.text().await.unwrap_or_default();
+                            let kind = serde_json::from_str::<serde_json::Value>(&body)
+                                .ok()
+                                .and_then(|p| p["type"].as_str().map(str::to_owned))
+                                .unwrap_or(body);
+                            format!("{status} {kind}")
+                        } else {
+                            String::new()
+                        };
+                        (status, kind)
+                    }
+                    Err(error) => (599, format!("no answer: {error}")),
+                };
                 let mut stats = stats.lock().unwrap();
                 let entry = &mut stats[phase];
                 if url == warm {
@@ -196,7 +215,12 @@ async fn soak() {
                     match status {
                         200 => entry.ok += 1,
                         503 if PHASES[phase] == "stdout stalled" => entry.log_refusals += 1,
-                        500..=599 => entry.server_errors += 1,
+                        500..=599 => {
+                            entry.server_errors += 1;
+                            if entry.server_error_kinds.len() < 5 {
+                                entry.server_error_kinds.push(kind);
+                            }
+                        }
                         _ => entry.other += 1,
                     }
                 }
@@ -312,11 +336,21 @@ async fn soak() {
         ),
     ];
     report.push_str(&format!(
-        "\nRSS of the last normal phases / the normal phase after the last Key Vault fault (warm-up done): {:.3} (target ≤ 1.10); / the very first phase: {:.3}. 5xx for the warm member outside the stall: {server_errors} (target 0). In the stall: {} × 503 log-unavailable, p99 {stall_p99:.0} ms. Store reads: at most {most_reads} in a phase (budget {read_budget:.0}). Log lines read: {lines}.\n\nVerdict (computed by the run):\n",
+        "\nRSS of the last normal phases / the normal phase after the last Key Vault fault (warm-up done): {:.3} (target ≤ 1.10); / the very first phase: {:.3}. 5xx for the warm member outside the stall: {server_errors} (target 0). In the stall: {} × 503 log-unavailable, p99 {stall_p99:.0} ms. Store reads: at most {most_reads} in a phase (budget {read_budget:.0}). Log lines read: {lines}.\n",
         last / first,
         last / start,
         stall.log_refusals,
     ));
+    for (phase, s) in PHASES.iter().zip(&stats) {
+        if !s.server_error_kinds.is_empty() {
+            report.push_str(&format!(
+                "5xx in \"{phase}\" (first {}): {}\n",
+                s.server_error_kinds.len(),
+                s.server_error_kinds.join("; ")
+            ));
+        }
+    }
+    report.push_str("\nVerdict (computed by the run):\n");
     for (what, ok) in &verdicts {
         report.push_str(&format!("- {} {what}\n", if *ok { "PASS" } else { "FAIL" }));
     }
