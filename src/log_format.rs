@@ -138,8 +138,8 @@ impl<W: fmt::Write + ?Sized> fmt::Write for Escaping<'_, W> {
 }
 
 /// One INFO line written field by field, in the shape [`FlatJson`] gives an event:
-/// `{"timestamp":…,"message":…,"name":value,…}`. A field whose value is `None` is left out, as
-/// `tracing` leaves out an empty `Option`.
+/// `{"timestamp":…,"message":…,"name":value,…}`. Each value may be given as an `Option`; a
+/// field whose value is `None` is left out, as `tracing` leaves out an empty `Option`.
 pub struct Line {
     text: String,
 }
@@ -163,8 +163,8 @@ impl Line {
     }
 
     /// `"name":"value"`, escaped.
-    pub fn str(&mut self, name: &str, value: Option<&str>) -> &mut Line {
-        if let Some(value) = value {
+    pub fn str<'v>(&mut self, name: &str, value: impl Into<Option<&'v str>>) -> &mut Line {
+        if let Some(value) = value.into() {
             self.name(name);
             let _ = write_string(&mut self.text, value);
         }
@@ -172,8 +172,12 @@ impl Line {
     }
 
     /// `"name":"value"` for anything that displays, escaped.
-    pub fn display(&mut self, name: &str, value: Option<impl fmt::Display>) -> &mut Line {
-        if let Some(value) = value {
+    pub fn display<D: fmt::Display>(
+        &mut self,
+        name: &str,
+        value: impl Into<Option<D>>,
+    ) -> &mut Line {
+        if let Some(value) = value.into() {
             self.name(name);
             self.text.push('"');
             let _ = write!(Escaping(&mut self.text), "{value}");
@@ -183,8 +187,8 @@ impl Line {
     }
 
     /// `"name":123`.
-    pub fn u64(&mut self, name: &str, value: Option<u64>) -> &mut Line {
-        if let Some(value) = value {
+    pub fn u64(&mut self, name: &str, value: impl Into<Option<u64>>) -> &mut Line {
+        if let Some(value) = value.into() {
             self.name(name);
             push_u64(&mut self.text, value);
         }
@@ -389,14 +393,14 @@ mod tests {
         let reason = "bad \"kid\"\n";
         let jti = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
         let mut line = Line::info("request");
-        line.str("method", Some("GET"))
-            .str("left_out", None)
-            .u64("status", Some(200))
+        line.str("method", "GET")
+            .str("left_out", None::<&str>)
+            .u64("status", 200)
             .milliseconds("latency_ms", Duration::from_nanos(67_892_499))
-            .str("reason", Some(reason))
-            .display("jti", Some(jti))
-            .display("none", None::<uuid::Uuid>)
-            .u64("expires_at", Some(u64::MAX));
+            .str("reason", reason)
+            .display("jti", jti)
+            .display::<uuid::Uuid>("none", None)
+            .u64("expires_at", u64::MAX);
         let ours = line.finish();
         assert!(ours.ends_with("}\n") && ours.matches('\n').count() == 1);
         let event = lines_of(|| {

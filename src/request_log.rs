@@ -24,7 +24,6 @@ use std::time::Duration;
 use warp::http::Method;
 
 use crate::documents::DocumentRef;
-use crate::domain::Scopes;
 use crate::log_format::Line;
 use crate::log_writer;
 use crate::token::Grant;
@@ -110,17 +109,11 @@ impl RequestLog {
         log_writer::write_line(&self.line(exchange).finish());
     }
 
+    /// The line: what every request has, then the audit fields of what it issued or changed,
+    /// in one fixed order (`jti`, `document_id`, `user_id`, `scopes`, `expires_at`,
+    /// `client_app`, `communication_user_id`, `expires_on`, `caller`, `action`, `role`, `by`).
     fn line(&self, exchange: &Exchange<'_>) -> Line {
-        let audit = self.audit.as_ref();
-        let (kind, grant) = match audit {
-            Some(Audit::FluidToken { grant, .. }) => (Some("fluid-token"), Some(grant)),
-            Some(Audit::AcsToken { .. }) => (Some("acs-token"), None),
-            Some(Audit::AcsIdentity { .. }) => (Some("acs-identity"), None),
-            Some(Audit::Document { .. }) => (Some("document"), None),
-            None => (None, None),
-        };
-        let field = |f: fn(&Audit) -> Option<&str>| audit.and_then(f);
-        let tenant_id = match audit {
+        let tenant_id = match &self.audit {
             Some(Audit::Document { document, .. }) => Some(document.tenant_id.as_str()),
             _ => self.tenant_id.as_deref(),
         };
@@ -130,121 +123,63 @@ impl RequestLog {
             .str("invocation_id", exchange.invocation_id)
             .str("trace_id", self.trace_id.as_deref())
             .str("tenant_id", tenant_id)
-            .u64("status", Some(u64::from(exchange.status)))
+            .u64("status", u64::from(exchange.status))
             .milliseconds("latency_ms", exchange.latency)
-            .str("problem", self.problem)
-            .str("audit", kind)
-            .display(
-                "jti",
-                match audit {
-                    Some(Audit::FluidToken { jti, .. }) => Some(jti),
-                    _ => None,
-                },
-            )
-            .str(
-                "document_id",
-                grant.map(|g| g.document_id.as_str()).or(field(|a| match a {
-                    Audit::Document { document, .. } => Some(document.document_id.as_str()),
-                    _ => None,
-                })),
-            )
-            .str(
-                "user_id",
-                grant.map(|g| g.user.id.as_str()).or(field(|a| match a {
-                    Audit::Document { user_id, .. } => Some(user_id),
-                    _ => None,
-                })),
-            )
-            .display(
-                "scopes",
-                match audit {
-                    Some(Audit::FluidToken { grant, .. }) => Some(ScopesText::Fluid(&grant.scopes)),
-                    Some(Audit::AcsToken { scopes, .. }) => Some(ScopesText::Acs(scopes)),
-                    _ => None,
-                },
-            )
-            .u64(
-                "expires_at",
-                match audit {
-                    Some(Audit::FluidToken { expires_at, .. }) => Some(*expires_at),
-                    _ => None,
-                },
-            )
-            .str(
-                "client_app",
-                field(|a| match a {
-                    Audit::FluidToken { client_app, .. } => client_app.as_deref(),
-                    _ => None,
-                }),
-            )
-            .str(
-                "communication_user_id",
-                field(|a| match a {
-                    Audit::AcsToken {
-                        communication_user_id,
-                        ..
-                    }
-                    | Audit::AcsIdentity {
-                        communication_user_id,
-                        ..
-                    } => Some(communication_user_id),
-                    _ => None,
-                }),
-            )
-            .str(
-                "expires_on",
-                field(|a| match a {
-                    Audit::AcsToken { expires_on, .. } => Some(expires_on),
-                    _ => None,
-                }),
-            )
-            .str(
-                "caller",
-                field(|a| match a {
-                    Audit::AcsToken { caller, .. } => caller.as_deref(),
-                    Audit::AcsIdentity { caller, .. } => Some(caller),
-                    _ => None,
-                }),
-            )
-            .str(
-                "action",
-                field(|a| match a {
-                    Audit::AcsIdentity { action, .. } | Audit::Document { action, .. } => {
-                        Some(action)
-                    }
-                    _ => None,
-                }),
-            )
-            .str(
-                "role",
-                field(|a| match a {
-                    Audit::Document { role, .. } => Some(role),
-                    _ => None,
-                }),
-            )
-            .str(
-                "by",
-                field(|a| match a {
-                    Audit::Document { by, .. } => Some(by),
-                    _ => None,
-                }),
-            );
-        line
-    }
-}
-
-/// The `scopes` field: a Fluid token's (written straight from the set) or an ACS token's.
-enum ScopesText<'a> {
-    Fluid(&'a Scopes),
-    Acs(&'a str),
-}
-
-impl std::fmt::Display for ScopesText<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ScopesText::Fluid(scopes) => scopes.fmt(f),
-            ScopesText::Acs(scopes) => f.write_str(scopes),
+            .str("problem", self.problem);
+        match &self.audit {
+            None => {}
+            Some(Audit::FluidToken {
+                grant,
+                jti,
+                expires_at,
+                client_app,
+            }) => {
+                line.str("audit", "fluid-token")
+                    .display("jti", jti)
+                    .str("document_id", grant.document_id.as_str())
+                    .str("user_id", grant.user.id.as_str())
+                    .display("scopes", &grant.scopes)
+                    .u64("expires_at", *expires_at)
+                    .str("client_app", client_app.as_deref());
+            }
+            Some(Audit::AcsToken {
+                communication_user_id,
+                scopes,
+                expires_on,
+                caller,
+            }) => {
+                line.str("audit", "acs-token")
+                    .str("scopes", scopes.as_str())
+                    .str("communication_user_id", communication_user_id.as_str())
+                    .str("expires_on", expires_on.as_str())
+                    .str("caller", caller.as_deref());
+            }
+            Some(Audit::AcsIdentity {
+                action,
+                communication_user_id,
+                caller,
+            }) => {
+                line.str("audit", "acs-identity")
+                    .str("communication_user_id", communication_user_id.as_str())
+                    .str("caller", caller.as_str())
+                    .str("action", *action);
+            }
+            Some(Audit::Document {
+                action,
+                document,
+                user_id,
+                role,
+                by,
+            }) => {
+                line.str("audit", "document")
+                    .str("document_id", document.document_id.as_str())
+                    .str("user_id", user_id.as_str())
+                    .str("action", *action)
+                    .str("role", *role)
+                    .str("by", by.as_str());
+            }
         }
+        line
     }
 }
 
