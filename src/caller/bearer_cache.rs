@@ -263,6 +263,23 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_costs_what_it_keeps() {
+        let full = Principal {
+            id: "i".repeat(10),
+            name: Some("n".repeat(20)),
+            client_app: Some("c".repeat(30)),
+            document_admin: true,
+        };
+        assert_eq!(cost(&full), ENTRY_OVERHEAD + 60);
+        let bare = Principal {
+            name: None,
+            client_app: None,
+            ..full
+        };
+        assert_eq!(cost(&bare), ENTRY_OVERHEAD + 10);
+    }
+
+    #[test]
     fn what_entries_keep_is_bounded_too() {
         let cache = BearerCache::default();
         // Entra's longest display name: 256 characters, here of 4-byte emoji.

@@ -104,6 +104,39 @@ async fn store_reads_past_the_budget_are_503_while_cached_members_keep_their_tok
 }
 
 #[tokio::test]
+async fn member_listings_draw_on_the_store_budget() {
+    // The owner's role is cached, but every listing reads the member rows: past the budget it is
+    // refused, not read.
+    let (_azurite, proxy, app) = on_proxied_table(
+        Protocol::Forwarding,
+        &[
+            ("DOCUMENT_STORE_MISS_RATE", "2"),
+            ("CALLER_RATE_LIMIT", "off"),
+        ],
+    )
+    .await;
+    let doc = "listed-often";
+    assert_eq!(ANN.create(&app, doc).await.status, 201);
+    let before = proxy.reads();
+    let mut refused = 0;
+    for _ in 0..20 {
+        let answer = ANN.members(&app, doc).await;
+        match answer.status {
+            200 => {}
+            503 => {
+                assert_problem_type(&answer, 503, "document-store-unavailable");
+                assert!(answer.header("retry-after").is_some());
+                refused += 1;
+            }
+            other => panic!("{other} {}", answer.text()),
+        }
+    }
+    let reads = proxy.reads() - before;
+    assert!(reads <= 10, "{reads} store reads for 20 listings");
+    assert!(refused >= 10, "only {refused} of 20 listings refused");
+}
+
+#[tokio::test]
 async fn a_removal_is_never_undone_by_a_read_in_flight() {
     let (_azurite, proxy, app) = on_proxied_table(Protocol::Forwarding, &[]).await;
     let wes = User("wes-oid");
