@@ -280,6 +280,16 @@ mod tests {
     }
 
     #[test]
+    fn a_token_validated_again_is_counted_once() {
+        let cache = BearerCache::default();
+        let key = fingerprint("validated-twice");
+        cache.insert(key, ann(), (0, 100), 1, 0);
+        cache.insert(key, ann(), (0, 100), 1, 0);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.bytes(), cost(&ann()));
+    }
+
+    #[test]
     fn what_entries_keep_is_bounded_too() {
         let cache = BearerCache::default();
         // Entra's longest display name: 256 characters, here of 4-byte emoji.
