@@ -290,6 +290,47 @@ mod tests {
     }
 
     #[test]
+    fn a_full_cache_drops_the_expired_first_then_an_eighth() {
+        // Entries of exactly 4 KiB: MAX_BYTES of them still fit.
+        let sized = |n: usize| Principal {
+            id: format!("{n:0>width$}", width = 4096 - ENTRY_OVERHEAD),
+            name: None,
+            client_app: None,
+            document_admin: false,
+        };
+        assert_eq!(cost(&sized(0)), 4096);
+        let fits = MAX_BYTES / 4096;
+        assert!(fits < MAX_ENTRIES);
+        let cache = BearerCache::default();
+        // One token valid for long, the rest expiring at 10.
+        cache.insert(fingerprint("long-lived"), sized(0), (0, 1_000), 1, 0);
+        for n in 1..fits {
+            // The last one arrives after the others expired: they are not swept while the
+            // cache is not over its bound (sweeping costs a pass over every entry).
+            let now = if n == fits - 1 { 20 } else { 1 };
+            cache.insert(fingerprint(&format!("t{n}")), sized(n), (0, 10), now, 0);
+        }
+        assert_eq!(cache.len(), fits, "exactly MAX_BYTES fits");
+        assert_eq!(cache.bytes(), MAX_BYTES);
+        // Full at 20: the expired go, and only they.
+        cache.insert(fingerprint("late"), sized(fits), (0, 1_000), 20, 0);
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&fingerprint("long-lived"), 20).is_some());
+        // Full of live tokens: the eighth that expires soonest goes each time, never all.
+        for n in 0..fits {
+            let window = (0, 2_000 + n as u64);
+            cache.insert(fingerprint(&format!("live{n}")), sized(n), window, 30, 0);
+        }
+        assert!(
+            cache.len() >= fits * 7 / 8 && cache.len() <= fits,
+            "{}",
+            cache.len()
+        );
+        let newest = fingerprint(&format!("live{}", fits - 1));
+        assert!(cache.get(&newest, 30).is_some());
+    }
+
+    #[test]
     fn what_entries_keep_is_bounded_too() {
         let cache = BearerCache::default();
         // Entra's longest display name: 256 characters, here of 4-byte emoji.
