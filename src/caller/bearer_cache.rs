@@ -317,6 +317,13 @@ mod tests {
         assert_eq!(cache.len(), 2);
         assert!(cache.get(&fingerprint("long-lived"), 20).is_some());
         // Full of live tokens: the eighth that expires soonest goes each time, never all.
+        for n in 0..fits - 2 {
+            let window = (0, 2_000 + n as u64);
+            cache.insert(fingerprint(&format!("filler{n}")), sized(n), window, 30, 0);
+        }
+        assert_eq!(cache.bytes(), MAX_BYTES);
+        cache.insert(fingerprint("one-more"), sized(0), (0, 5_000), 30, 0);
+        assert_eq!(cache.len(), fits - fits / 8 + 1, "an eighth made room");
         for n in 0..fits {
             let window = (0, 2_000 + n as u64);
             cache.insert(fingerprint(&format!("live{n}")), sized(n), window, 30, 0);
@@ -328,6 +335,34 @@ mod tests {
         );
         let newest = fingerprint(&format!("live{}", fits - 1));
         assert!(cache.get(&newest, 30).is_some());
+    }
+
+    #[test]
+    fn eviction_stops_as_soon_as_the_new_entry_fits() {
+        // Eight entries of an eighth of MAX_BYTES each fill the cache exactly.
+        let eighth = |n: usize| Principal {
+            // `n` is one digit here.
+            id: format!("{n}{}", "x".repeat(MAX_BYTES / 8 - ENTRY_OVERHEAD - 1)),
+            name: None,
+            client_app: None,
+            document_admin: false,
+        };
+        let cache = BearerCache::default();
+        for n in 0..8 {
+            cache.insert(
+                fingerprint(&format!("t{n}")),
+                eighth(n),
+                (0, 100 + n as u64),
+                1,
+                0,
+            );
+        }
+        assert_eq!((cache.len(), cache.bytes()), (8, MAX_BYTES));
+        // One more: the one expiring soonest goes, and the new one fits exactly.
+        cache.insert(fingerprint("t8"), eighth(8), (0, 200), 1, 0);
+        assert_eq!((cache.len(), cache.bytes()), (8, MAX_BYTES));
+        assert!(cache.get(&fingerprint("t0"), 1).is_none());
+        assert!(cache.get(&fingerprint("t1"), 1).is_some());
     }
 
     #[test]
