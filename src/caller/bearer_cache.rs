@@ -193,6 +193,7 @@ mod tests {
     fn cleared_on_a_key_change() {
         let cache = BearerCache::default();
         cache.insert(fingerprint("t"), ann(), (0, u64::MAX), 1, 0);
+        assert!(!cache.is_empty());
         cache.clear();
         assert!(cache.is_empty());
         assert_eq!(cache.get(&fingerprint("t"), 1), None);
