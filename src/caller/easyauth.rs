@@ -254,6 +254,23 @@ mod tests {
     }
 
     #[test]
+    fn numeric_claims_are_read_and_empty_ones_skipped() {
+        // Static Web Apps may send numbers; an empty value is no value.
+        let principal = encode(json!({
+            "auth_typ": "github",
+            "claims": [
+                {"typ": "http://schemas.microsoft.com/identity/claims/objectidentifier", "val": ""},
+                {"typ": "sub", "val": 12345},
+                {"typ": "name", "val": ""},
+                {"typ": "preferred_username", "val": "octo"}
+            ]
+        }));
+        let p = principal_of(&headers(&[("X-MS-CLIENT-PRINCIPAL", &principal)])).unwrap();
+        assert_eq!(p.id, "12345");
+        assert_eq!(p.name.as_deref(), Some("octo"));
+    }
+
+    #[test]
     fn fallbacks() {
         let sub_only = encode(
             json!({"auth_typ": "google", "claims": [{"typ": "sub", "val": "g-1"}, {"typ": "preferred_username", "val": "g@x"}]}),
