@@ -635,3 +635,36 @@ async fn remembered_bearer_tokens_keep_every_rule() {
     assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &old).await, true);
     assert_token(&with_bearer(&app, "tenantId=t1", &new).await, KEY);
 }
+
+#[tokio::test]
+async fn access_tokens_up_to_8_kib_are_read() {
+    // Tokens with many group claims run to several KiB: up to 8 KiB is read, more is refused.
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(Protocol::Forwarding, &idp, &[]).await;
+    // A token of exactly `length` characters signed by `kid` (base64url has no length ≡ 1 mod
+    // 4, so not every kid can make every length).
+    let of_length = |kid: &str, length: usize| {
+        let bare = idp
+            .token_signed_by(kid, "oid-ann", json!({"pad": ""}))
+            .len();
+        let from = (length.saturating_sub(bare) * 3 / 4).saturating_sub(8);
+        (from..from + 16)
+            .map(|pad| idp.token_signed_by(kid, "oid-ann", json!({"pad": "x".repeat(pad)})))
+            .find(|token| token.len() == length)
+    };
+    let at_limit = ["k", "kk", "kkk"]
+        .into_iter()
+        .find_map(|kid| {
+            idp.publish(SigningKey::generate(kid));
+            of_length(kid, 8 * 1024)
+        })
+        .expect("a token of exactly 8 KiB");
+    let over = format!("{at_limit}x");
+    let response = with_bearer(&app, "tenantId=t1", &at_limit).await;
+    assert_eq!(response.status, 200, "{}", response.text());
+    let doc = assert_unauthenticated(&with_bearer(&app, "tenantId=t1", &over).await, true);
+    assert!(
+        doc["detail"].as_str().unwrap().contains("too large"),
+        "{doc}"
+    );
+}
