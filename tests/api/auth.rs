@@ -668,3 +668,30 @@ async fn access_tokens_up_to_8_kib_are_read() {
         "{doc}"
     );
 }
+
+#[tokio::test]
+async fn only_the_documents_admin_app_role_sets_owners() {
+    let idp = OpenIdEmulator::start().await;
+    let app = entra_app(
+        Protocol::Forwarding,
+        &idp,
+        &[("DOCUMENT_ACCESS", "members"), ("DOCUMENT_STORE", "memory")],
+    )
+    .await;
+    let set_owner = |token: &str| {
+        PublicRequest::post("/api/DocumentMembers?action=setOwner")
+            .header("Authorization", &format!("Bearer {token}"))
+            .json(&json!({"tenantId": "t1", "documentId": "legacy", "userId": "oid-ann"}))
+    };
+    for roles in [json!(null), json!([]), json!(["Tokens.Reader"])] {
+        let token = idp.token("oid-ops", json!({ "roles": roles }));
+        let refused = app.send(set_owner(&token)).await;
+        assert_problem_type(&refused, 403, "forbidden");
+    }
+    let token = idp.token(
+        "oid-ops",
+        json!({"roles": ["Tokens.Reader", "Documents.Admin"]}),
+    );
+    let set = app.send(set_owner(&token)).await;
+    assert_eq!(set.status, 201, "{}", set.text());
+}

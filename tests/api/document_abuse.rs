@@ -301,6 +301,23 @@ async fn an_operator_gives_existing_containers_an_owner() {
                 .unwrap()
                 .contains("Documents.Admin")
         );
+        // Another app role is not that role.
+        let other_role = app
+            .send(set_owner("legacy", ANN.0).header(
+                "X-MS-CLIENT-PRINCIPAL",
+                &easyauth_principal(&[
+                    (
+                        "http://schemas.microsoft.com/identity/claims/objectidentifier",
+                        "ops-oid",
+                    ),
+                    (
+                        "http://schemas.microsoft.com/ws/2008/06/identity/claims/role",
+                        "Tokens.Reader",
+                    ),
+                ]),
+            ))
+            .await;
+        assert_problem_type(&other_role, 403, "forbidden");
         let set = app.send(operator(set_owner("legacy", ANN.0))).await;
         assert_eq!(ok_json(&set, 201)["role"], "owner");
         assert_eq!(ANN.token(&app, "documentId=legacy").await.status, 200);
