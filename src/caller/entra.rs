@@ -409,7 +409,6 @@ fn describe(error: &jsonwebtoken::errors::Error) -> &'static str {
         ErrorKind::InvalidIssuer => "The access token is from another issuer (iss).",
         ErrorKind::InvalidSignature => "The access token's signature is invalid.",
         ErrorKind::MissingRequiredClaim(_) => "The access token lacks a required claim.",
-        ErrorKind::InvalidAlgorithm => "The access token must be signed with RS256.",
         _ => "The access token is invalid.",
     }
 }
