@@ -465,6 +465,9 @@ mod tests {
         // ann removes wes: the store changes, then this instance forgets.
         removed.store(true, Ordering::SeqCst);
         cache.forget(&d, "wes");
+        // Another change made meanwhile does not make this one forgotten.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        cache.forget(&d, "kim");
         assert_eq!(
             in_flight.await.unwrap(),
             Ok(None),
@@ -477,6 +480,84 @@ mod tests {
             "and the stale answer was not kept"
         );
         assert_eq!(count(&reads), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_read_overtaken_twice_is_returned_but_not_kept() {
+        let cache = Arc::new(RoleCache::new(1000));
+        let d = DocumentRef::of_test_tenant("d");
+        let reads = Arc::new(AtomicUsize::new(0));
+        // Each of the first three reads sees a change made here while it runs.
+        let changing = {
+            let (cache, d, reads) = (Arc::clone(&cache), d.clone(), Arc::clone(&reads));
+            move || {
+                if reads.fetch_add(1, Ordering::SeqCst) < 3 {
+                    cache.forget(&d, "u");
+                }
+                async { Ok(Some(Role::Reader)) }.boxed()
+            }
+        };
+        assert_eq!(
+            cache.get_or_fetch(&d, "u", changing).await,
+            Ok(Some(Role::Reader))
+        );
+        assert_eq!(count(&reads), 2, "read at most twice");
+        assert_eq!(cache.len(), 0, "an answer overtaken again is not kept");
+        assert!(lock(&cache.state).in_flight.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_are_remembered_for_the_forget_window_only() {
+        let cache = RoleCache::new(1000);
+        let d = DocumentRef::of_test_tenant("d");
+        cache.forget(&d, "a");
+        tokio::time::advance(FORGET_WINDOW - Duration::from_millis(1)).await;
+        cache.forget(&d, "b");
+        assert_eq!(lock(&cache.state).changed.len(), 2);
+        tokio::time::advance(Duration::from_millis(1)).await;
+        cache.forget(&d, "c");
+        let changed = lock(&cache.state)
+            .changed
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>();
+        assert_eq!(changed.len(), 2, "{changed:?}");
+        assert!(
+            !changed.contains(&key(&d, "a")),
+            "a's change is {FORGET_WINDOW:?} old"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_full_cache_drops_the_answers_used_longest_ago() {
+        let cache = RoleCache::new(u32::MAX / 2);
+        let d = DocumentRef::of_test_tenant("d");
+        let reads = Arc::new(AtomicUsize::new(0));
+        let user = |i: usize| format!("user-{i}");
+        for i in 0..MAX_ENTRIES {
+            cache
+                .get_or_fetch(&d, &user(i), reading(&reads, Some(Role::Reader)))
+                .await
+                .unwrap();
+        }
+        // Each is used again, the last kept first: the first kept is now the most recent.
+        for i in (0..MAX_ENTRIES).rev() {
+            cache
+                .get_or_fetch(&d, &user(i), reading(&reads, None))
+                .await
+                .unwrap();
+        }
+        assert_eq!(count(&reads), MAX_ENTRIES, "all were cached");
+        cache
+            .get_or_fetch(&d, "new", reading(&reads, None))
+            .await
+            .unwrap();
+        let state = lock(&cache.state);
+        let gone: Vec<usize> = (0..MAX_ENTRIES)
+            .filter(|i| !state.answers.contains_key(&key(&d, &user(*i))))
+            .collect();
+        let expected: Vec<usize> = (MAX_ENTRIES - MAX_ENTRIES / 8..MAX_ENTRIES).collect();
+        assert_eq!(gone, expected, "the eighth used longest ago");
     }
 
     #[tokio::test(start_paused = true)]
