@@ -618,6 +618,34 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn the_sweep_runs_once_every_sweep_every_answers_and_drops_only_the_expired() {
+        let cache = RoleCache::new(u32::MAX / 2);
+        let d = DocumentRef::of_test_tenant("d");
+        let reads = Arc::new(AtomicUsize::new(0));
+        let has = |user: &str| lock(&cache.state).answers.contains_key(&key(&d, user));
+        let not_a_member = |user: String| {
+            let (cache, d, reads) = (&cache, &d, &reads);
+            async move {
+                cache
+                    .get_or_fetch(d, &user, reading(reads, None))
+                    .await
+                    .unwrap()
+            }
+        };
+        not_a_member("old".into()).await;
+        tokio::time::advance(ROLE_TTL).await;
+        // The sweep walks the whole map: not on every answer kept.
+        for i in 2..SWEEP_EVERY {
+            not_a_member(format!("fresh-{i}")).await;
+        }
+        assert!(has("old"), "swept before {SWEEP_EVERY} answers were kept");
+        not_a_member("last".into()).await;
+        assert!(!has("old"), "an expired \"not a member\" is swept");
+        assert!(has("fresh-2") && has("last"), "fresh answers stay");
+        assert_eq!(cache.len(), SWEEP_EVERY as usize - 1);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn made_up_ids_hold_about_rate_times_ttl_entries() {
         let cache = RoleCache::new(1000);
         let d = DocumentRef::of_test_tenant("d");
