@@ -632,17 +632,32 @@ mod tests {
                     .unwrap()
             }
         };
+        let member = |user: &'static str| {
+            let (cache, d, reads) = (&cache, &d, &reads);
+            async move {
+                cache
+                    .get_or_fetch(d, user, reading(reads, Some(Role::Reader)))
+                    .await
+                    .unwrap()
+            }
+        };
+        member("member").await;
+        tokio::time::advance(Duration::from_millis(1)).await;
+        member("younger-member").await;
+        tokio::time::advance(MAX_STALE - ROLE_TTL - Duration::from_millis(1)).await;
         not_a_member("old".into()).await;
         tokio::time::advance(ROLE_TTL).await;
         // The sweep walks the whole map: not on every answer kept.
-        for i in 2..SWEEP_EVERY {
+        for i in 4..SWEEP_EVERY {
             not_a_member(format!("fresh-{i}")).await;
         }
         assert!(has("old"), "swept before {SWEEP_EVERY} answers were kept");
         not_a_member("last".into()).await;
         assert!(!has("old"), "an expired \"not a member\" is swept");
-        assert!(has("fresh-2") && has("last"), "fresh answers stay");
-        assert_eq!(cache.len(), SWEEP_EVERY as usize - 1);
+        assert!(has("fresh-4") && has("last"), "fresh answers stay");
+        assert!(has("younger-member"), "members' answers stay for MAX_STALE");
+        assert!(!has("member"), "but no longer");
+        assert_eq!(cache.len(), SWEEP_EVERY as usize - 2);
     }
 
     #[tokio::test(start_paused = true)]
