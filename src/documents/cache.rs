@@ -226,7 +226,7 @@ impl State {
                 eviction::drop_smallest(&mut self.answers, MAX_ENTRIES / 8, |a| a.last_used);
             }
         }
-        self.tick += 1;
+        // The lookup that missed counted itself: the answer is as recent as the latest lookup.
         let last_used = self.tick;
         self.answers.insert(
             key,
