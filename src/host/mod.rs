@@ -76,6 +76,7 @@ pub fn handler(
                 let state = Arc::clone(&state);
                 let routing = Arc::clone(&routing);
                 async move {
+                    // No CORS headers: a page that reached us by DNS rebinding learns nothing.
                     if standalone && !net::host_header_is_loopback(&headers) {
                         return into_response(Problem::ForeignHost.to_reply());
                     }
@@ -134,22 +135,17 @@ where
                 "ready",
             ));
         }
-        // A stalled stdout holds requests back here, asynchronously, before they do any work.
-        Route::Forwarded(function) => match held_back(&request, &mut log).await {
-            Some(refused) => refused,
-            None => invoke_forwarded(state, function, request, body, &mut log).await,
-        },
-        Route::Envelope(function) => match held_back(&request, &mut log).await {
-            Some(refused) => refused,
-            None => invoke_envelope(state, function, request, body, &mut log).await,
-        },
-        Route::NotFound => match held_back(&request, &mut log).await {
-            Some(refused) => refused,
-            None => {
-                log.client_request(&request.method, request.path);
-                refuse(Problem::NotFound, &mut log)
-            }
-        },
+        Route::Forwarded(function) => {
+            invoke_forwarded(state, function, request, body, &mut log).await
+        }
+        Route::Envelope(function) => {
+            invoke_envelope(state, function, request, body, &mut log).await
+        }
+        Route::NotFound => {
+            log.client_request(&request.method, request.path.clone());
+            let problem = held_back().await.unwrap_or(Problem::NotFound);
+            plain(refused(state, &request.headers, problem, &mut log))
+        }
     };
     // One flat event per request: cheaper than a span per request, and just as searchable.
     log.emit(&Exchange {
@@ -164,24 +160,22 @@ fn plain(reply: Reply) -> Outcome {
     (reply.status, into_response(reply))
 }
 
-/// `Some(503)` when the log buffer has had no room for [`LOG_ROOM_WAIT`] (stdout stalled).
-async fn held_back(request: &HttpRequest, log: &mut RequestLog) -> Option<Outcome> {
+/// A stalled stdout holds requests back here, asynchronously, before a function does any work:
+/// `Some(503)` when the log buffer has had no room for [`LOG_ROOM_WAIT`].
+async fn held_back() -> Option<Problem> {
     if crate::log_writer::room_within(LOG_ROOM_WAIT).await {
         return None;
     }
-    log.client_request(&request.method, request.path.clone());
-    Some(refuse(
-        Problem::LogUnavailable {
-            retry_after: LOG_RETRY_AFTER,
-        },
-        log,
-    ))
+    Some(Problem::LogUnavailable {
+        retry_after: LOG_RETRY_AFTER,
+    })
 }
 
-/// A problem answered by the host side itself (no function ran), noted on the log line.
-fn refuse(problem: Problem, log: &mut RequestLog) -> Outcome {
+/// A problem answered before any function ran, with the CORS headers of the client's request
+/// (`headers`), noted on the log line.
+fn refused(state: &AppState, headers: &HeaderMap, problem: Problem, log: &mut RequestLog) -> Reply {
     log.problem = Some(problem.slug());
-    plain(problem.to_reply())
+    routes::refusal(state, headers, &problem)
 }
 
 /// Forwarding mode: the client's own request in, our response straight back.
@@ -197,18 +191,19 @@ where
     B: Buf,
 {
     log.client_request(&request.method, request.path);
-    // Refused before the function runs, but answered with its CORS headers.
-    let refused = |problem: Problem, log: &mut RequestLog| {
-        log.problem = Some(problem.slug());
-        plain(routes::refusal(state, &request.headers, &problem))
-    };
+    if let Some(problem) = held_back().await {
+        return plain(refused(state, &request.headers, problem, log));
+    }
     let body = match read_body(&request.headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
-        Err(problem) => return refused(problem, log),
+        Err(problem) => return plain(refused(state, &request.headers, problem, log)),
     };
     let query = match QueryParams::parse(&request.query) {
         Ok(query) => query,
-        Err(error) => return refused(Problem::from(error), log),
+        // A preflight is answered whatever its query: a browser reads any other status as a
+        // CORS failure, and the request it announces gets the query's 400 with CORS headers.
+        Err(_) if request.method == Method::OPTIONS => QueryParams::default(),
+        Err(error) => return plain(refused(state, &request.headers, error.into(), log)),
     };
     let invocation = Invocation {
         method: request.method,
@@ -263,7 +258,9 @@ fn into_response(reply: Reply) -> Response {
 }
 
 /// Envelope mode: the client's request inside the JSON invocation, our response inside the
-/// JSON result. A body that is not a valid invocation is answered to the host directly.
+/// JSON result. The host turns any status of its own exchange other than 200 into a 500 for
+/// the client, so every refusal the client should see travels inside the result; only a body
+/// that is not an invocation at all (no host sends one) is answered to the host directly.
 async fn invoke_envelope<S, B>(
     state: &AppState,
     function: Function,
@@ -282,14 +279,22 @@ where
     let reply = match envelope {
         Ok(EnvelopeRequest::Ok(invocation)) => {
             log.trace_from(&invocation.headers);
-            function.invoke(state, invocation, log).await
+            match held_back().await {
+                Some(problem) => refused(state, &invocation.headers, problem, log),
+                None => function.invoke(state, invocation, log).await,
+            }
         }
         Ok(EnvelopeRequest::TooLarge { problem, headers }) => {
             log.trace_from(&headers);
-            log.problem = Some(problem.slug());
-            routes::refusal(state, &headers, &problem)
+            let problem = held_back().await.unwrap_or(problem);
+            refused(state, &headers, problem, log)
         }
-        Err(problem) => return refuse(problem, log),
+        // Too large to read even as an envelope: the client's body was over the limit. Refused
+        // in the result, without CORS headers (they are in what was not read).
+        Err(problem @ Problem::BodyTooLarge { .. }) => {
+            refused(state, &HeaderMap::new(), problem, log)
+        }
+        Err(problem) => return plain(refused(state, &HeaderMap::new(), problem, log)),
     };
     let response = into_response(Reply::new(
         StatusCode::OK,

@@ -107,6 +107,77 @@ async fn preflights_from_the_allowed_origin_are_answered_under_the_host_in_both_
     }
 }
 
+/// Refusals made before any function runs still carry the CORS headers, so a page can read
+/// why; a preflight is answered whatever its query; and a body too large to read even inside an
+/// envelope is still the client's 413, not the host's 500.
+#[tokio::test]
+async fn refusals_made_before_a_function_runs_reach_the_page_in_both_modes() {
+    for protocol in [Protocol::Forwarding, Protocol::Envelope] {
+        let app = TestApp::spawn_with(protocol, &[("CORS_ALLOWED_ORIGINS", APP)]).await;
+        // A query that is not UTF-8. Through the host it arrives decoded (lossily) and the
+        // parameter is refused; sent to the handler directly (standalone, no host to decode
+        // it), our decoder refuses the query itself — and still answers its preflight.
+        let target = "/api/TokenFunction?tenantId=%FF";
+        let bad_query = app
+            .send(PublicRequest::get(target).header("Origin", APP))
+            .await;
+        assert_problem_type(&bad_query, 400, "invalid-parameter");
+        assert_eq!(all(&bad_query, "access-control-allow-origin"), [APP]);
+        assert_eq!(all(&bad_query, "vary"), ["Origin"]);
+        if protocol == Protocol::Forwarding {
+            let direct = format!("http://127.0.0.1:{}{target}", app.host.port());
+            let client = direct_client();
+            let bad_query = client
+                .get(&direct)
+                .header("Origin", APP)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(bad_query.status(), 400);
+            assert_eq!(bad_query.headers()["access-control-allow-origin"], APP);
+            assert_eq!(bad_query.headers()["vary"], "Origin");
+            let doc: serde_json::Value = bad_query.json().await.unwrap();
+            assert!(
+                doc["type"].as_str().unwrap().ends_with("/invalid-query"),
+                "{doc}"
+            );
+            let preflight = client
+                .request(Method::OPTIONS, &direct)
+                .header("Origin", APP)
+                .header("Access-Control-Request-Method", "GET")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(preflight.status(), 204);
+            assert_eq!(preflight.headers()["access-control-allow-origin"], APP);
+            // A path no function serves: still answered for the origin.
+            let direct = format!("http://127.0.0.1:{}/api/Nope", app.host.port());
+            let not_found = client
+                .get(&direct)
+                .header("Origin", APP)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(not_found.status(), 404);
+            assert_eq!(not_found.headers()["vary"], "Origin");
+        }
+
+        // 600,000 control characters: 3.6 MB once JSON-escaped into an envelope.
+        let huge = app
+            .send(
+                PublicRequest::new(Method::POST, TOKEN)
+                    .header("Origin", APP)
+                    .header("Content-Type", "application/json")
+                    .body(vec![1u8; 600_000]),
+            )
+            .await;
+        assert_problem_type(&huge, 413, "body-too-large");
+        if protocol == Protocol::Forwarding {
+            assert_eq!(all(&huge, "access-control-allow-origin"), [APP]);
+        }
+    }
+}
+
 #[tokio::test]
 async fn without_the_setting_the_handler_answers_no_cors_under_the_host() {
     let app = TestApp::spawn(Protocol::Forwarding).await;

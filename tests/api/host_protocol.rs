@@ -616,6 +616,9 @@ async fn standalone_runs_answer_only_requests_for_this_machine() {
     assert_eq!(hosted.status, 200, "{}", hosted.text());
 }
 
+/// The origin [`StdoutStalled`] answers CORS for.
+const STALL_ORIGIN: &str = "https://app.example";
+
 /// The handler with stdout a pipe that is read only when `read` says so, on a free port.
 struct StdoutStalled {
     child: tokio::process::Child,
@@ -643,6 +646,7 @@ impl StdoutStalled {
             ("AUTH_MODE", "none".to_string()),
             ("TENANT_KEYS", r#"{"t1":"k"}"#.to_string()),
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "0".to_string()),
+            ("CORS_ALLOWED_ORIGINS", STALL_ORIGIN.to_string()),
         ])
         .stderr(Stdio::piped())
         .spawn()
@@ -720,6 +724,7 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
             "{}/api/TokenFunction?tenantId=t1&userId=u",
             handler.base
         ))
+        .header("Origin", STALL_ORIGIN)
         .timeout(Duration::from_secs(10))
         .send()
         .await
@@ -731,6 +736,12 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
         "{waited:?}"
     );
     assert_eq!(refused.headers()["retry-after"], "5");
+    // With the CORS headers, so a page can read the problem and its Retry-After.
+    assert_eq!(
+        refused.headers()["access-control-allow-origin"],
+        STALL_ORIGIN
+    );
+    assert_eq!(refused.headers()["vary"], "Origin");
     let problem: Value = refused.json().await.unwrap();
     assert!(
         problem["type"]
@@ -738,6 +749,29 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
             .unwrap()
             .ends_with("/log-unavailable"),
         "{problem}"
+    );
+    // In envelope mode the same refusal travels inside the result: any other status of the
+    // host's own exchange would reach the client as a 500.
+    let envelope = envelope_for(
+        "/api/TokenFunction",
+        &[("tenantId".into(), "t1".into())],
+        &PublicRequest::get("/api/TokenFunction").header("Origin", STALL_ORIGIN),
+    );
+    let result = direct_client()
+        .post(format!("{}/TokenFunction", handler.base))
+        .json(&envelope)
+        .timeout(Duration::from_secs(10))
+        .send()
+        .await
+        .expect("an answer, not a hang");
+    assert_eq!(result.status(), 200);
+    let result: Value = result.json().await.unwrap();
+    let res = &result["Outputs"]["res"];
+    assert_eq!(res["statusCode"], 503, "{result}");
+    assert_eq!(res["headers"]["Retry-After"], "5", "{result}");
+    assert_eq!(
+        res["headers"]["Access-Control-Allow-Origin"], STALL_ORIGIN,
+        "{result}"
     );
 
     let client = reqwest::Client::builder()
