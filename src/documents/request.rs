@@ -173,14 +173,45 @@ fn document_id(params: &Params<'_>) -> Result<DocumentId, Problem> {
 }
 
 /// Characters that would let one member id pass for another in a listing or an audit line:
-/// control characters, and the invisible formatting ones — zero-width characters, bidirectional
-/// controls (`U+202E` shows `nna` as `ann`), line and paragraph separators, the soft hyphen and
-/// the BOM. No identity provider puts them in a user id.
+/// control characters, and every character that renders as nothing — Unicode's
+/// `Default_Ignorable_Code_Point` (zero-width characters, bidirectional controls such as `U+202E`,
+/// which shows `nna` as `ann`, variation selectors, tag characters, Hangul fillers, the soft
+/// hyphen, the BOM), the other format characters (`General_Category=Cf`) and the line and
+/// paragraph separators. No identity provider puts them in a user id.
 fn is_invisible(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
-            '\u{00AD}' | '\u{200B}'..='\u{200F}' | '\u{2028}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}'
+            // Default_Ignorable_Code_Point (DerivedCoreProperties.txt, Unicode 16).
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'..='\u{1160}'
+                | '\u{17B4}'..='\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF0}'..='\u{FFF8}'
+                | '\u{1BCA0}'..='\u{1BCA3}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E0FFF}'
+                // The format characters that are not default-ignorable.
+                | '\u{0600}'..='\u{0605}'
+                | '\u{06DD}'
+                | '\u{070F}'
+                | '\u{0890}'..='\u{0891}'
+                | '\u{08E2}'
+                | '\u{110BD}'
+                | '\u{110CD}'
+                | '\u{13430}'..='\u{1343F}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                // Line and paragraph separators.
+                | '\u{2028}'..='\u{2029}'
         )
 }
 
@@ -359,6 +390,29 @@ mod tests {
             r"\u2066ann\u2069",
             r"\ufeffann",
             r"an\u00adn",
+            // Found accepted by a review: other format characters and default-ignorables.
+            r"ann\u061c",
+            r"ann\u180e",
+            r"ann\u034f",
+            r"ann\ufe0f",
+            r"ann\udb40\udd00",
+            r"ann\udb40\udc01",
+            r"ann\udb40\udc7f",
+            r"ann\u115f",
+            r"ann\u1160",
+            r"ann\u3164",
+            r"ann\uffa0",
+            r"ann\u17b4",
+            r"\u0600ann",
+            r"ann\u06dd",
+            r"ann\u070f",
+            r"ann\u08e2",
+            r"ann\ufff9",
+            r"ann\ud834\udd73",
+            r"ann\ud82f\udca0",
+            r"ann\ud80d\udc3f",
+            r"ann\ud804\udcbd",
+            r"a\u2029b",
         ] {
             let body =
                 format!(r#"{{"tenantId":"t","documentId":"d","userId":"{id}","role":"reader"}}"#);
@@ -372,7 +426,16 @@ mod tests {
 
     #[test]
     fn user_ids_in_any_script_are_kept() {
-        for id in ["zoë", "李雷", "ann@contoso.com", "github:12345"] {
+        for id in [
+            "zoë",
+            "李雷",
+            "ann@contoso.com",
+            "github:12345",
+            "ㅎ한",
+            "ann smith",
+            "ខ្មែរ",
+            "𝄞",
+        ] {
             let body =
                 format!(r#"{{"tenantId":"t","documentId":"d","userId":"{id}","role":"reader"}}"#);
             assert!(members(Method::POST, "", &body).is_ok(), "{id}");
