@@ -86,7 +86,9 @@ impl ClientPrincipal {
                 .find(|c| c.typ.eq_ignore_ascii_case(wanted))
                 .and_then(|c| match &c.val {
                     serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
-                    serde_json::Value::Number(n) => Some(n.to_string()),
+                    // Integers only: a number past 64 bits (or a fraction) would be read as
+                    // a float and printed rounded, so two users' ids could become one.
+                    serde_json::Value::Number(n) if n.is_u64() || n.is_i64() => Some(n.to_string()),
                     _ => None,
                 })
         })
@@ -268,6 +270,18 @@ mod tests {
         let p = principal_of(&headers(&[("X-MS-CLIENT-PRINCIPAL", &principal)])).unwrap();
         assert_eq!(p.id, "12345");
         assert_eq!(p.name.as_deref(), Some("octo"));
+
+        // Two ids past 64 bits would round to the same float: such a number is no id.
+        for val in ["110169484474386276334", "1.5"] {
+            let principal = base64::engine::general_purpose::STANDARD.encode(format!(
+                r#"{{"auth_typ":"google","claims":[{{"typ":"sub","val":{val}}},{{"typ":"name","val":"x"}}]}}"#
+            ));
+            let p = principal_of(&headers(&[("X-MS-CLIENT-PRINCIPAL", &principal)]));
+            assert!(p.is_err(), "{val}: {:?}", p.map(|p| p.id));
+        }
+        let principal = encode(json!({"claims": [{"typ": "sub", "val": -7}]}));
+        let p = principal_of(&headers(&[("X-MS-CLIENT-PRINCIPAL", &principal)])).unwrap();
+        assert_eq!(p.id, "-7");
     }
 
     #[test]

@@ -161,11 +161,14 @@ fn parse_tenant_keys(text: &str) -> Result<BTreeMap<TenantId, Secret<String>>, C
     };
     map.into_iter()
         .map(|(tenant, key)| {
+            // The name is not printed: a key put where its tenant id belongs is the likely
+            // mistake, and the message goes to the logs.
             let tenant_id = TenantId::parse(&tenant).map_err(|_| {
-                error(format!(
-                    "TENANT_KEYS: \"{}\" is not a valid tenantId (1-128 of A-Z a-z 0-9 . _ -)",
-                    tenant.escape_debug()
-                ))
+                error(
+                    "TENANT_KEYS: a name is not a valid tenantId (1-128 of A-Z a-z 0-9 . _ -); \
+                     it maps tenantId to key, not key to tenantId (the name is not shown, in case \
+                     it is a key)",
+                )
             })?;
             match key {
                 Value::String(key) if !key.is_empty() => Ok((tenant_id, Secret::new(key))),
@@ -220,9 +223,20 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            e.to_string().contains("bad/id") && !e.to_string().contains("very-secret"),
+            e.to_string().contains("not a valid tenantId") && !e.to_string().contains("bad/id"),
             "{e}"
         );
+        // A key put where its tenant id belongs is not printed either.
+        let e = config(
+            &[
+                ("AUTH_MODE", "none"),
+                ("TENANT_KEYS", r#"{"Zm9vYmFy+SECRET/KEY==":"t1"}"#),
+            ],
+            None,
+            None,
+        )
+        .unwrap_err();
+        assert!(!e.to_string().contains("SECRET"), "{e}");
         let e = config(
             &[("AUTH_MODE", "none"), ("TENANT_KEYS", r#"{"t":42}"#)],
             None,
