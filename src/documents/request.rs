@@ -464,5 +464,19 @@ mod tests {
             )),
             "action"
         );
+        // An empty action is no action: a member is added.
+        let added = members(
+            Method::POST,
+            "action=",
+            r#"{"tenantId":"t","documentId":"d","userId":"ann","role":"reader"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            added.action,
+            MembersAction::Set {
+                user_id: "ann".into(),
+                role: Role::Reader
+            }
+        );
     }
 }
