@@ -125,14 +125,14 @@ async fn refusals_made_before_a_function_runs_reach_the_page_in_both_modes() {
         assert_eq!(all(&bad_query, "access-control-allow-origin"), [APP]);
         assert_eq!(all(&bad_query, "vary"), ["Origin"]);
         if protocol == Protocol::Forwarding {
-            let direct = format!("http://127.0.0.1:{}{target}", app.host.port());
             let client = direct_client();
-            let bad_query = client
-                .get(&direct)
-                .header("Origin", APP)
-                .send()
-                .await
-                .unwrap();
+            let port = app.host.port();
+            let direct = |method: Method, path: &str| {
+                client
+                    .request(method, format!("http://127.0.0.1:{port}{path}"))
+                    .header("Origin", APP)
+            };
+            let bad_query = direct(Method::GET, target).send().await.unwrap();
             assert_eq!(bad_query.status(), 400);
             assert_eq!(bad_query.headers()["access-control-allow-origin"], APP);
             assert_eq!(bad_query.headers()["vary"], "Origin");
@@ -141,9 +141,7 @@ async fn refusals_made_before_a_function_runs_reach_the_page_in_both_modes() {
                 doc["type"].as_str().unwrap().ends_with("/invalid-query"),
                 "{doc}"
             );
-            let preflight = client
-                .request(Method::OPTIONS, &direct)
-                .header("Origin", APP)
+            let preflight = direct(Method::OPTIONS, target)
                 .header("Access-Control-Request-Method", "GET")
                 .send()
                 .await
@@ -151,13 +149,7 @@ async fn refusals_made_before_a_function_runs_reach_the_page_in_both_modes() {
             assert_eq!(preflight.status(), 204);
             assert_eq!(preflight.headers()["access-control-allow-origin"], APP);
             // A path no function serves: still answered for the origin.
-            let direct = format!("http://127.0.0.1:{}/api/Nope", app.host.port());
-            let not_found = client
-                .get(&direct)
-                .header("Origin", APP)
-                .send()
-                .await
-                .unwrap();
+            let not_found = direct(Method::GET, "/api/Nope").send().await.unwrap();
             assert_eq!(not_found.status(), 404);
             assert_eq!(not_found.headers()["vary"], "Origin");
         }
