@@ -142,7 +142,7 @@ where
             invoke_envelope(state, function, request, body, &mut log).await
         }
         Route::NotFound => {
-            log.client_request(&request.method, request.path.clone());
+            log.client_request(&request.method, request.path);
             let problem = held_back().await.unwrap_or(Problem::NotFound);
             plain(refused(state, &request.headers, problem, &mut log))
         }
