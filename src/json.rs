@@ -10,6 +10,14 @@
 pub fn escape(value: &str, mut emit: impl FnMut(&str)) {
     const HEX: &str = "0123456789abcdef";
     let bytes = value.as_bytes();
+    // Almost every string (ids, names, paths) needs no escape: one branch-free pass over its
+    // bytes decides, instead of a decision per byte.
+    if bytes.iter().fold(true, |plain, &b| {
+        plain & (b >= 0x20 && b != b'"' && b != b'\\')
+    }) {
+        emit(value);
+        return;
+    }
     let mut start = 0;
     for (i, &byte) in bytes.iter().enumerate() {
         let escape = match byte {

@@ -217,17 +217,17 @@ fn lines_in(bytes: &[u8]) -> usize {
 }
 
 impl Shared {
-    /// Appends a line for the writer thread, or counts it when the buffer is at its hard limit.
-    fn append(&self, line: &[u8]) {
-        let lines = lines_in(line);
+    /// Appends `lines` lines for the writer thread, or counts them when the buffer is at its hard
+    /// limit.
+    fn append(&self, text: &[u8], lines: usize) {
         let mut pending = self.lock();
         if pending.bytes() >= HARD_LIMIT_BYTES {
             drop(pending);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+            self.dropped.fetch_add(lines, Ordering::Relaxed);
             return;
         }
         let was_empty = pending.buffer.is_empty();
-        pending.buffer.extend_from_slice(line);
+        pending.buffer.extend_from_slice(text);
         pending.lines += lines;
         self.publish(&pending);
         drop(pending);
@@ -239,17 +239,18 @@ impl Shared {
 
 /// Hands a whole line (ending in a newline) to the installed writer, beside the lines `tracing`
 /// writes there. Without one (nothing [`install`]ed), like an event without a subscriber, the
-/// line goes nowhere.
+/// line goes nowhere. One line: its bytes are not searched for newlines (this runs on every
+/// request).
 pub fn write_line(line: &str) {
     if let Some(shared) = INSTALLED.get() {
-        shared.append(line.as_bytes());
+        shared.append(line.as_bytes(), 1);
     }
 }
 
 impl io::Write for BatchedWriter {
-    fn write(&mut self, line: &[u8]) -> io::Result<usize> {
-        self.shared.append(line);
-        Ok(line.len())
+    fn write(&mut self, text: &[u8]) -> io::Result<usize> {
+        self.shared.append(text, lines_in(text));
+        Ok(text.len())
     }
 
     fn flush(&mut self) -> io::Result<()> {

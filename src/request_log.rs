@@ -134,11 +134,12 @@ impl RequestLog {
                 expires_at,
                 client_app,
             }) => {
+                let mut jti_text = uuid::Uuid::encode_buffer();
                 line.str("audit", "fluid-token")
-                    .display("jti", jti)
+                    .str("jti", &*jti.hyphenated().encode_lower(&mut jti_text))
                     .str("document_id", grant.document_id.as_str())
                     .str("user_id", grant.user.id.as_str())
-                    .display("scopes", &grant.scopes)
+                    .words("scopes", grant.scopes.names())
                     .u64("expires_at", *expires_at)
                     .str("client_app", client_app.as_deref());
             }
@@ -209,6 +210,50 @@ pub fn trace_id(traceparent: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{DocumentId, Lifetime, Scopes, TenantId};
+    use crate::token::FluidUser;
+
+    #[test]
+    fn a_token_line_carries_its_audit_fields() {
+        let jti = uuid::Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        let log = RequestLog {
+            method: Some(Method::GET),
+            path: Some("/api/TokenFunction".into()),
+            tenant_id: Some("t1".into()),
+            audit: Some(Audit::FluidToken {
+                grant: Grant {
+                    tenant_id: TenantId::parse("t1").unwrap(),
+                    document_id: DocumentId::parse("doc \"1\"").unwrap(),
+                    user: FluidUser {
+                        id: "u1".into(),
+                        name: "Ann".into(),
+                        additional_details: None,
+                    },
+                    scopes: Scopes::all(),
+                    lifetime: Lifetime::HARD_CAP,
+                },
+                jti,
+                expires_at: 1_800_000_000,
+                client_app: None,
+            }),
+            ..RequestLog::default()
+        };
+        let exchange = Exchange {
+            invocation_id: None,
+            status: 200,
+            latency: Duration::from_micros(68),
+        };
+        let line: serde_json::Value = serde_json::from_str(&log.line(&exchange).finish()).unwrap();
+        assert_eq!(line["audit"], "fluid-token");
+        assert_eq!(line["jti"], "01234567-89ab-cdef-0123-456789abcdef");
+        assert_eq!(line["document_id"], "doc \"1\"");
+        assert_eq!(line["user_id"], "u1");
+        assert_eq!(line["scopes"], "doc:read doc:write summary:write");
+        assert_eq!(line["expires_at"], 1_800_000_000);
+        assert_eq!(line["tenant_id"], "t1");
+        assert_eq!(line["latency_ms"], 0.068);
+        assert!(line.get("client_app").is_none());
+    }
 
     #[test]
     fn trace_ids_come_from_valid_traceparents_only() {

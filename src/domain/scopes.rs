@@ -94,6 +94,11 @@ impl Scopes {
         &self.items[..self.len]
     }
 
+    /// The scopes' names in order (the log line writes them space-separated).
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.as_slice().iter().map(|scope| scope.as_str())
+    }
+
     /// The scopes `keep` accepts, in the same order; `None` when it accepts none.
     pub fn retain(&self, keep: impl Fn(&Scope) -> bool) -> Option<Scopes> {
         let mut kept = Scopes {
@@ -110,18 +115,6 @@ impl Scopes {
 
 /// Space-separated, as OAuth writes scope lists (`doc:read doc:write`): written straight into the
 /// log line, with no list or string built for it.
-impl std::fmt::Display for Scopes {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, scope) in self.as_slice().iter().enumerate() {
-            if i > 0 {
-                f.write_str(" ")?;
-            }
-            f.write_str(scope.as_str())?;
-        }
-        Ok(())
-    }
-}
-
 impl Serialize for Scopes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.as_slice())

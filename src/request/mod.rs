@@ -310,13 +310,14 @@ mod tests {
     }
 
     #[test]
-    fn scopes_display_space_separated_and_retain_keeps_order() {
-        assert_eq!(
-            Scopes::all().to_string(),
-            "doc:read doc:write summary:write"
+    fn scopes_are_named_in_order_and_retain_keeps_order() {
+        assert!(
+            Scopes::all()
+                .names()
+                .eq(["doc:read", "doc:write", "summary:write"])
         );
         let asked = Scopes::parse_list("summary:write,doc:read").unwrap();
-        assert_eq!(asked.to_string(), "summary:write doc:read");
+        assert!(asked.names().eq(["summary:write", "doc:read"]));
         let kept = Scopes::all().retain(|s| *s != Scope::DocWrite).unwrap();
         assert_eq!(kept.as_slice(), &[Scope::DocRead, Scope::SummaryWrite]);
         assert_eq!(asked.retain(|s| *s == Scope::DocWrite), None);
