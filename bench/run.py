@@ -278,7 +278,7 @@ def build_before_audit_line():
     return binary
 
 
-AB_ROUNDS = 5
+AB_ROUNDS = 10
 
 
 def ab_pair(a, b, seconds, rounds=AB_ROUNDS):
@@ -376,8 +376,10 @@ def instructions_section():
     ]
 
 
-def ab_section(seconds):
-    """Same-run comparisons at c=64, each pair interleaved over AB_ROUNDS rounds."""
+def ab_section(duration):
+    """Same-run comparisons at c=64, each pair interleaved over AB_ROUNDS rounds of half the
+    duration per level: as long as two levels in all, in more, shorter samples."""
+    seconds = max(2, duration // 2)
     handler = os.path.join(ROOT, "target/release/handler")
     base = {**ENV, "AUTH_MODE": "none"}
 
