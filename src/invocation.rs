@@ -169,7 +169,7 @@ mod tests {
     #[test]
     fn percent_and_plus_decoding() {
         let q = QueryParams::parse(
-            "userName=Zo%C3%AB+Smith&x=%7B%22a%22%3A1%7D&plus=%2B&&flag&spaced=a+b+&id=d-1%",
+            "userName=Zo%C3%AB+Smith&x=%7B%22a%22%3A1%7D&plus=%2B&&flag&spaced=a+b+&id=d-1%&blank=++",
         )
         .unwrap();
         assert_eq!(q.get("userName"), Some("Zoë Smith"));
@@ -177,6 +177,7 @@ mod tests {
         assert_eq!(q.get("plus"), Some("+"));
         assert_eq!(q.get("flag"), Some(""));
         assert_eq!(q.get("spaced"), Some("a b "));
+        assert_eq!(q.get("blank"), Some("  "));
         // A `%` that starts no escape stays as it is (as in the host and URLSearchParams).
         assert_eq!(q.get("id"), Some("d-1%"));
     }

@@ -66,6 +66,10 @@ mod tests {
             "Zoë 😀 \u{2028}\u{2029}",
             "</script>",
             "",
+            // Strings of nothing but characters that need escaping.
+            "\u{1}\n",
+            "\\\\",
+            "\"",
         ] {
             let mut ours = Vec::new();
             push_string(&mut ours, value);
