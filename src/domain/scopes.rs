@@ -94,7 +94,8 @@ impl Scopes {
         &self.items[..self.len]
     }
 
-    /// The scopes' names in order (the log line writes them space-separated).
+    /// The scopes' names in order. The log line writes them space-separated, as OAuth writes scope
+    /// lists (`doc:read doc:write`), straight into the line, with no list or string built for it.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.as_slice().iter().map(|scope| scope.as_str())
     }
@@ -113,8 +114,6 @@ impl Scopes {
     }
 }
 
-/// Space-separated, as OAuth writes scope lists (`doc:read doc:write`): written straight into the
-/// log line, with no list or string built for it.
 impl Serialize for Scopes {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_seq(self.as_slice())
