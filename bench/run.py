@@ -317,23 +317,13 @@ def instructions_per_request(binary, path, env):
     start-up cancels out."""
     totals = []
     for count in (200, 2200):
-        port = free_port()
         with tempfile.TemporaryDirectory() as tmp:
-            process = subprocess.Popen(
-                ["valgrind", "--tool=callgrind", f"--callgrind-out-file={tmp}/out", binary],
-                env={**env, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port)}, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            out = os.path.join(tmp, "callgrind.out")
+            server = Server("callgrind", ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary],
+                            lambda port: {**env, "FUNCTIONS_CUSTOMHANDLER_PORT": str(port)}, probe="/")
+            server.start()
             try:
-                deadline = time.monotonic() + 120
-                while True:
-                    try:
-                        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                        connection.request("GET", "/")
-                        connection.getresponse().read()
-                        break
-                    except OSError:
-                        assert time.monotonic() < deadline and process.poll() is None, "no answer under valgrind"
-                        time.sleep(0.2)
+                connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
                 for _ in range(count):
                     connection.request("GET", path)
                     response = connection.getresponse()
@@ -341,10 +331,9 @@ def instructions_per_request(binary, path, env):
                     assert response.status == 200, response.status
                 connection.close()
             finally:
-                process.terminate()
-                stderr = process.communicate(timeout=60)[1]
-        collected = [line for line in stderr.splitlines() if "Collected" in line]
-        totals.append(int(collected[-1].split()[-1]))
+                server.stop()
+            with open(out) as f:
+                totals.append(next(int(line.split()[1]) for line in f if line.startswith("totals:")))
     return (totals[1] - totals[0]) / 2000
 
 
