@@ -110,12 +110,16 @@ fn decode(text: &str) -> Option<String> {
     if !text.bytes().any(|b| b == b'%' || b == b'+') {
         return Some(text.to_owned());
     }
-    let plus_as_space = text.replace('+', " ");
+    let plus_as_space = if text.contains('+') {
+        Cow::Owned(text.replace('+', " "))
+    } else {
+        Cow::Borrowed(text)
+    };
     match percent_encoding::percent_decode_str(&plus_as_space)
         .decode_utf8()
         .ok()?
     {
-        Cow::Borrowed(_) => Some(plus_as_space), // only `+` was escaped
+        Cow::Borrowed(_) => Some(plus_as_space.into_owned()), // no `%` escape
         Cow::Owned(decoded) => Some(decoded),
     }
 }
