@@ -15,8 +15,9 @@
 //! `GET /` answers the host's readiness poll.
 //!
 //! This file is the warp filter and the exchange; `routing.rs` decides where a request goes (once
-//! per request), `envelope.rs` reads and writes the envelope format.
+//! per request), `envelope.rs` reads and writes the envelope format, `body.rs` reads a body under its limit.
 
+mod body;
 mod envelope;
 mod routing;
 
@@ -24,11 +25,11 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use bytes::Buf;
+use futures_util::Stream;
 use warp::Filter;
 use warp::filters::path::FullPath;
-use warp::http::{HeaderMap, Method, StatusCode, header};
+use warp::http::{HeaderMap, Method, StatusCode};
 use warp::reply::Response;
 
 use crate::invocation::{Invocation, MAX_BODY_BYTES, QueryParams, Reply};
@@ -194,7 +195,7 @@ where
     if let Some(problem) = held_back().await {
         return plain(refused(state, &request.headers, problem, log));
     }
-    let body = match read_body(&request.headers, body, MAX_BODY_BYTES).await {
+    let body = match body::read(&request.headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(problem) => return plain(refused(state, &request.headers, problem, log)),
     };
@@ -212,40 +213,6 @@ where
         body,
     };
     plain(function.invoke(state, invocation, log).await)
-}
-
-/// Reads a body of at most `limit` bytes; a larger one is refused as soon as it is seen.
-async fn read_body<S, B>(headers: &HeaderMap, mut body: S, limit: usize) -> Result<Bytes, Problem>
-where
-    S: Stream<Item = Result<B, warp::Error>> + Unpin,
-    B: Buf,
-{
-    let too_large = Problem::BodyTooLarge {
-        limit: MAX_BODY_BYTES,
-    };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large);
-    }
-    let mut bytes = BytesMut::with_capacity(declared.map_or(0, |l| l as usize));
-    while let Some(chunk) = body.next().await {
-        let mut chunk = chunk.map_err(|_| Problem::InvalidBody {
-            detail: "The request body could not be read.".to_string(),
-        })?;
-        if bytes.len() + chunk.remaining() > limit {
-            return Err(too_large);
-        }
-        while chunk.has_remaining() {
-            let part = chunk.chunk();
-            bytes.extend_from_slice(part);
-            let n = part.len();
-            chunk.advance(n);
-        }
-    }
-    Ok(bytes.freeze())
 }
 
 fn into_response(reply: Reply) -> Response {
@@ -272,7 +239,7 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    let envelope = match read_body(&request.headers, body, MAX_ENVELOPE_BYTES).await {
+    let envelope = match body::read(&request.headers, body, MAX_ENVELOPE_BYTES).await {
         Ok(bytes) => envelope::parse(&bytes, log),
         Err(problem) => Err(problem),
     };
