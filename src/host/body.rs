@@ -46,8 +46,9 @@ where
         let mut chunk = chunk.map_err(|_| Problem::InvalidBody {
             detail: "The request body could not be read.".to_string(),
         })?;
-        if bytes.len() + chunk.remaining() > limit {
-            drain(body, bytes.len() + chunk.remaining()).await;
+        let seen = bytes.len() + chunk.remaining();
+        if seen > limit {
+            drain(body, seen).await;
             return Err(too_large);
         }
         while chunk.has_remaining() {

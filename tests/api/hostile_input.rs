@@ -120,12 +120,17 @@ async fn invalid_utf8_in_the_query_is_refused_not_replaced() {
 async fn oversized_bodies_are_refused_early() {
     let app = TestApp::spawn(Protocol::Forwarding).await;
     let port = app.host.port();
-    // A declared length over the limit is refused before any of the body is read.
-    let declared = raw(
-        port,
-        b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{",
+    // A declared length over the limit (and over what a refusal still reads) is refused before
+    // any of the body is read.
+    let declared = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        raw(
+            port,
+            b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{",
+        ),
     )
-    .await;
+    .await
+    .expect("a 413 without waiting for the body");
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
     assert!(declared.contains("application/problem+json"));
     // So is one whose sender waits for `100 Continue` before sending it, whatever its size.
@@ -166,7 +171,7 @@ async fn oversized_bodies_are_refused_early() {
 #[tokio::test]
 async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_413_not_a_reset() {
     let app = TestApp::spawn(Protocol::Forwarding).await;
-    let body = vec![b' '; 1024 * 1024];
+    let body = vec![b' '; 3 * 1024 * 1024];
     let mut with_length = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
     with_length.extend_from_slice(&body);
     let mut chunked = b"Transfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -200,4 +205,42 @@ async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_413_not_a_rese
         );
         assert!(response.contains("body-too-large"), "{response}");
     }
+}
+
+/// What a refusal reads is bounded too: a body that never ends is not read past a few MiB. The
+/// handler answers and closes, so the sender's writes fail long before it has sent 64 MiB.
+#[tokio::test]
+async fn a_body_that_never_ends_is_not_read_forever() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let mut stream = TcpStream::connect(("127.0.0.1", app.host.port()))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let chunk = [
+        format!("{:x}\r\n", 64 * 1024).into_bytes(),
+        vec![b' '; 64 * 1024],
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let mut sent = 0usize;
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while sent < 64 * 1024 * 1024 {
+            if stream.write_all(&chunk).await.is_err() {
+                return true;
+            }
+            sent += chunk.len();
+        }
+        false
+    })
+    .await
+    .expect("the handler neither reads on nor closes the connection");
+    assert!(
+        stopped,
+        "the handler read all {sent} bytes of a refused body"
+    );
 }
