@@ -61,6 +61,17 @@ where
     Ok(bytes.freeze())
 }
 
+/// Reads and drops the body of a request refused before its function ran (a path no function
+/// serves), bounded as a refused body is, so its sender is not reset in the middle of it.
+pub async fn discard<S, B>(headers: &HeaderMap, body: S)
+where
+    S: Stream<Item = Result<B, warp::Error>> + Unpin,
+    B: Buf,
+{
+    // Any body is over a limit of 0: read drains it and refuses it.
+    let _ = read(headers, body, 0).await;
+}
+
 /// Reads and drops the rest of a body of which `seen` bytes have been read, until it ends, fails
 /// or passes [`DRAIN_BYTES`].
 async fn drain<S, B>(mut body: S, mut seen: usize)

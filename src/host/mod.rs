@@ -144,6 +144,7 @@ where
         }
         Route::NotFound => {
             log.client_request(&request.method, request.path);
+            body::discard(&request.headers, body).await;
             let problem = held_back().await.unwrap_or(Problem::NotFound);
             plain(refused(state, &request.headers, problem, &mut log))
         }
@@ -192,13 +193,14 @@ where
     B: Buf,
 {
     log.client_request(&request.method, request.path);
-    if let Some(problem) = held_back().await {
-        return plain(refused(state, &request.headers, problem, log));
-    }
+    // The body first (at most 64 KiB): refusing with part of it unread would reset its sender.
     let body = match body::read(&request.headers, body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(problem) => return plain(refused(state, &request.headers, problem, log)),
     };
+    if let Some(problem) = held_back().await {
+        return plain(refused(state, &request.headers, problem, log));
+    }
     let query = match QueryParams::parse(&request.query) {
         Ok(query) => query,
         // A preflight is answered whatever its query: a browser reads any other status as a

@@ -774,6 +774,37 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
         "{result}"
     );
 
+    // A POST's body is read before the wait for room, so the refusal never cuts its sender off
+    // in the middle of it (the host would answer its client 500): 60 KiB written in pieces
+    // over about 3 s, past the 2 s wait, then the 503.
+    let body = format!(r#"{{"tenantId":"t1","pad":"{}"}}"#, "x".repeat(60 * 1024));
+    let request = format!(
+        "POST /api/TokenFunction HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(handler.base.strip_prefix("http://").unwrap())
+        .await
+        .unwrap();
+    let mut sent = Ok(());
+    for piece in request.as_bytes().chunks(4 * 1024) {
+        sent = stream.write_all(piece).await;
+        if sent.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("an answer, not a hang");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        sent.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 503"),
+        "sent {sent:?}, read {read:?}: {answer}"
+    );
+    assert!(answer.contains("log-unavailable"), "{answer}");
+
     let client = reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(1))

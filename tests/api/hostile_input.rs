@@ -166,10 +166,11 @@ async fn oversized_bodies_are_refused_early() {
 /// The host forwards a body it has already accepted and writes all of it before it reads our
 /// answer. Answering 413 and closing with part of it unread makes the kernel reset the
 /// connection: the host's next write fails with a broken pipe and the client gets the host's
-/// 500 (seen once in CI). So a refused body of moderate size is read to its end first. The
-/// sender here writes at a steady pace, as a host relaying a client's upload does.
+/// 500 (seen once in CI). So a refused body of moderate size is read to its end first — over
+/// the limit, or sent to a path no function serves. The sender here writes at a steady pace, as
+/// a host relaying a client's upload does.
 #[tokio::test]
-async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_413_not_a_reset() {
+async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_refusal_not_a_reset() {
     let app = TestApp::spawn(Protocol::Forwarding).await;
     let body = vec![b' '; 3 * 1024 * 1024];
     let mut with_length = format!("Content-Length: {}\r\n\r\n", body.len()).into_bytes();
@@ -181,10 +182,28 @@ async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_413_not_a_rese
         chunked.extend_from_slice(b"\r\n");
     }
     chunked.extend_from_slice(b"0\r\n\r\n");
-    for (framing, rest) in [("declared", with_length), ("chunked", chunked)] {
+    let cases = [
+        (
+            "declared",
+            "TokenFunction",
+            &with_length,
+            "413",
+            "body-too-large",
+        ),
+        (
+            "chunked",
+            "TokenFunction",
+            &chunked,
+            "413",
+            "body-too-large",
+        ),
+        ("declared", "Nope", &with_length, "404", "not-found"),
+    ];
+    for (framing, function, rest, status, problem) in cases {
         let mut request =
-            b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\n".to_vec();
-        request.extend_from_slice(&rest);
+            format!("POST /api/{function} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
+                .into_bytes();
+        request.extend_from_slice(rest);
         let mut stream = TcpStream::connect(("127.0.0.1", app.host.port()))
             .await
             .unwrap();
@@ -200,10 +219,10 @@ async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_413_not_a_rese
         let read = stream.read_to_end(&mut response).await;
         let response = String::from_utf8_lossy(&response);
         assert!(
-            sent.is_ok() && read.is_ok() && response.starts_with("HTTP/1.1 413"),
-            "{framing}: sent {sent:?}, read {read:?}: {response}"
+            sent.is_ok() && read.is_ok() && response.starts_with(&format!("HTTP/1.1 {status}")),
+            "{framing} to {function}: sent {sent:?}, read {read:?}: {response}"
         );
-        assert!(response.contains("body-too-large"), "{response}");
+        assert!(response.contains(problem), "{response}");
     }
 }
 
