@@ -15,7 +15,8 @@
 //! `GET /` answers the host's readiness poll.
 //!
 //! This file is the warp filter and the exchange; `routing.rs` decides where a request goes (once
-//! per request), `envelope.rs` reads and writes the envelope format, `body.rs` reads a body under its limit.
+//! per request), `envelope.rs` reads and writes the envelope format, `body.rs` reads a body under
+//! its limit (and what it does with one it refuses).
 
 mod body;
 mod envelope;
