@@ -99,6 +99,13 @@ async fn raw(port: u16, request: &[u8]) -> String {
     String::from_utf8_lossy(&response).into_owned()
 }
 
+/// [`raw`], for a request whose body is not (all) sent: the answer must not wait for it.
+async fn answered_at_once(port: u16, request: &[u8]) -> String {
+    tokio::time::timeout(std::time::Duration::from_secs(10), raw(port, request))
+        .await
+        .expect("an answer without waiting for the body")
+}
+
 #[tokio::test]
 async fn invalid_utf8_in_the_query_is_refused_not_replaced() {
     // Through the host the value would already be decoded (lossily, by ASP.NET); a direct or
@@ -122,27 +129,19 @@ async fn oversized_bodies_are_refused_early() {
     let port = app.host.port();
     // A declared length over the limit (and over what a refusal still reads) is refused before
     // any of the body is read.
-    let declared = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        raw(
-            port,
-            b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{",
-        ),
+    let declared = answered_at_once(
+        port,
+        b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 1000000000\r\n\r\n{",
     )
-    .await
-    .expect("a 413 without waiting for the body");
+    .await;
     assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
     assert!(declared.contains("application/problem+json"));
     // So is one whose sender waits for `100 Continue` before sending it, whatever its size.
-    let waiting = tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        raw(
-            port,
-            b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
-        ),
+    let waiting = answered_at_once(
+        port,
+        b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 100000\r\nExpect: 100-continue\r\n\r\n",
     )
-    .await
-    .expect("a 413 without waiting for the body");
+    .await;
     assert!(waiting.starts_with("HTTP/1.1 413"), "{waiting}");
 
     // A chunked body has no declared length: it is counted as it arrives.
