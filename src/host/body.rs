@@ -7,7 +7,11 @@
 //! gets the host's 500 instead of our problem. So a refused body is read to its end and thrown
 //! away — up to [`DRAIN_BYTES`], as Go's net/http does with 256 KiB — before the answer goes.
 //! A body declared larger than that, or one whose sender waits for `100 Continue`, is refused
-//! at once: reading gigabytes to be polite is the abuse the limit is there to stop.
+//! at once: reading gigabytes to be polite is the abuse the limit is there to stop. And the
+//! politeness has a deadline, [`DRAIN_TIME`]: a sender that stalls in the middle of a refused
+//! body is answered anyway, rather than keeping a task and hyper's read buffer forever.
+
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use futures_util::{Stream, StreamExt};
@@ -20,6 +24,10 @@ use crate::problem::Problem;
 /// 4 MiB takes about a millisecond; it covers an envelope carrying a body of several hundred
 /// kilobytes JSON-escaped.
 const DRAIN_BYTES: u64 = 4 * 1024 * 1024;
+
+/// How long a refused body is waited for. Its sender is sending (the host relays what the client
+/// uploads); one that has not finished by then is answered, and may see the reset.
+const DRAIN_TIME: Duration = Duration::from_secs(2);
 
 /// Reads a body of at most `limit` bytes; a larger one is refused as soon as it is seen, after
 /// what is left of it (up to [`DRAIN_BYTES`] in all) has been read.
@@ -36,7 +44,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(length) = declared.filter(|&length| length > limit as u64) {
-        if length <= DRAIN_BYTES && !headers.contains_key(header::EXPECT) {
+        if length <= DRAIN_BYTES && !awaits_continue(headers) {
             drain(body, 0).await;
         }
         return Err(too_large);
@@ -48,6 +56,7 @@ where
         })?;
         let seen = bytes.len() + chunk.remaining();
         if seen > limit {
+            drop((bytes, chunk));
             drain(body, seen).await;
             return Err(too_large);
         }
@@ -68,21 +77,37 @@ where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
+    // A sender waiting for `100 Continue` has sent nothing: reading would ask it for the body.
+    if awaits_continue(headers) {
+        return;
+    }
     // Any body is over a limit of 0: read drains it and refuses it.
     let _ = read(headers, body, 0).await;
 }
 
-/// Reads and drops the rest of a body of which `seen` bytes have been read, until it ends, fails
-/// or passes [`DRAIN_BYTES`].
+/// `Expect: 100-continue`: the sender waits for a go-ahead, which hyper sends when the body is
+/// first read, before it sends the body.
+fn awaits_continue(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"))
+}
+
+/// Reads and drops the rest of a body of which `seen` bytes have been read, until it ends, fails,
+/// passes [`DRAIN_BYTES`] or takes longer than [`DRAIN_TIME`].
 async fn drain<S, B>(mut body: S, mut seen: usize)
 where
     S: Stream<Item = Result<B, warp::Error>> + Unpin,
     B: Buf,
 {
-    while (seen as u64) <= DRAIN_BYTES {
-        match body.next().await {
-            Some(Ok(chunk)) => seen += chunk.remaining(),
-            Some(Err(_)) | None => return,
+    let read_on = async {
+        while (seen as u64) <= DRAIN_BYTES {
+            match body.next().await {
+                Some(Ok(chunk)) => seen += chunk.remaining(),
+                Some(Err(_)) | None => return,
+            }
         }
-    }
+    };
+    // Past the deadline the rest is left unread: the answer goes, and the connection closes.
+    let _ = tokio::time::timeout(DRAIN_TIME, read_on).await;
 }

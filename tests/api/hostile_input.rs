@@ -143,6 +143,13 @@ async fn oversized_bodies_are_refused_early() {
     )
     .await;
     assert!(waiting.starts_with("HTTP/1.1 413"), "{waiting}");
+    // Nor is a body of unknown length to a path no function serves asked for.
+    let nowhere = answered_at_once(
+        port,
+        b"POST /api/Nope HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+    )
+    .await;
+    assert!(nowhere.starts_with("HTTP/1.1 404"), "{nowhere}");
 
     // A chunked body has no declared length: it is counted as it arrives.
     let mut chunked = b"POST /api/TokenFunction HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
@@ -261,4 +268,50 @@ async fn a_body_that_never_ends_is_not_read_forever() {
         stopped,
         "the handler read all {sent} bytes of a refused body"
     );
+}
+
+/// Reading a refused body has a deadline: a sender that stops in the middle of one is answered
+/// within seconds, and does not keep a task and its buffers for as long as it likes.
+#[tokio::test]
+async fn a_sender_that_stalls_in_a_refused_body_is_answered_anyway() {
+    let app = TestApp::spawn(Protocol::Forwarding).await;
+    let part = vec![b' '; 70 * 1024];
+    let chunked = [
+        format!("{:x}\r\n", part.len()).into_bytes(),
+        part.clone(),
+        b"\r\n".to_vec(),
+    ]
+    .concat();
+    let cases = [
+        ("TokenFunction", "Content-Length: 102400", &part, "413"),
+        (
+            "TokenFunction",
+            "Transfer-Encoding: chunked",
+            &chunked,
+            "413",
+        ),
+        ("Nope", "Content-Length: 102400", &part, "404"),
+    ];
+    for (function, framing, sent, status) in cases {
+        let mut stream = TcpStream::connect(("127.0.0.1", app.host.port()))
+            .await
+            .unwrap();
+        let head = format!("POST /api/{function} HTTP/1.1\r\nHost: x\r\n{framing}\r\n\r\n");
+        stream.write_all(head.as_bytes()).await.unwrap();
+        stream.write_all(sent).await.unwrap();
+        // And then nothing more, with the connection left open.
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{function}, {framing}: no answer to a stalled body"))
+        .unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{function}, {framing}: {answer}"
+        );
+    }
 }
