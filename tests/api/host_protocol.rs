@@ -783,27 +783,19 @@ async fn a_stalled_stdout_cannot_stop_readiness_or_shutdown() {
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    let mut stream = TcpStream::connect(handler.base.strip_prefix("http://").unwrap())
-        .await
-        .unwrap();
-    let mut sent = Ok(());
-    for piece in request.as_bytes().chunks(4 * 1024) {
-        sent = stream.write_all(piece).await;
-        if sent.is_err() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let mut answer = Vec::new();
-    let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
-        .await
-        .expect("an answer, not a hang");
-    let answer = String::from_utf8_lossy(&answer);
-    assert!(
-        sent.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 503"),
-        "sent {sent:?}, read {read:?}: {answer}"
+    let address = handler.base.strip_prefix("http://").unwrap();
+    send_paced(
+        address,
+        request.as_bytes(),
+        4 * 1024,
+        Duration::from_millis(200),
+    )
+    .await
+    .assert_refused(
+        503,
+        "log-unavailable",
+        "a paced POST while stdout is stalled",
     );
-    assert!(answer.contains("log-unavailable"), "{answer}");
 
     let client = reqwest::Client::builder()
         .no_proxy()

@@ -196,42 +196,21 @@ async fn a_refused_body_is_read_to_its_end_so_the_sender_sees_the_refusal_not_a_
             "declared",
             "TokenFunction",
             &with_length,
-            "413",
+            413,
             "body-too-large",
         ),
-        (
-            "chunked",
-            "TokenFunction",
-            &chunked,
-            "413",
-            "body-too-large",
-        ),
-        ("declared", "Nope", &with_length, "404", "not-found"),
+        ("chunked", "TokenFunction", &chunked, 413, "body-too-large"),
+        ("declared", "Nope", &with_length, 404, "not-found"),
     ];
     for (framing, function, rest, status, problem) in cases {
         let mut request =
             format!("POST /api/{function} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n")
                 .into_bytes();
         request.extend_from_slice(rest);
-        let mut stream = TcpStream::connect(("127.0.0.1", app.host.port()))
+        let pace = std::time::Duration::from_millis(1);
+        send_paced(("127.0.0.1", app.host.port()), &request, 16 * 1024, pace)
             .await
-            .unwrap();
-        let mut sent = Ok(());
-        for part in request.chunks(16 * 1024) {
-            sent = stream.write_all(part).await;
-            if sent.is_err() {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
-        }
-        let mut response = Vec::new();
-        let read = stream.read_to_end(&mut response).await;
-        let response = String::from_utf8_lossy(&response);
-        assert!(
-            sent.is_ok() && read.is_ok() && response.starts_with(&format!("HTTP/1.1 {status}")),
-            "{framing} to {function}: sent {sent:?}, read {read:?}: {response}"
-        );
-        assert!(response.contains(problem), "{response}");
+            .assert_refused(status, problem, &format!("{framing} to {function}"));
     }
 }
 

@@ -261,3 +261,57 @@ pub fn now() -> u64 {
         .unwrap()
         .as_secs()
 }
+
+/// What a paced sender saw: whether every write was accepted, whether the answer could be read
+/// to its end, and the answer.
+pub struct PacedAnswer {
+    pub sent: std::io::Result<()>,
+    pub read: std::io::Result<usize>,
+    pub text: String,
+}
+
+impl PacedAnswer {
+    /// The whole request went out and the whole answer came back (no reset on either side), and
+    /// the answer is the refusal expected: `status`, with `problem` in its body.
+    pub fn assert_refused(&self, status: u16, problem: &str, context: &str) {
+        let PacedAnswer { sent, read, text } = self;
+        assert!(
+            sent.is_ok() && read.is_ok() && text.starts_with(&format!("HTTP/1.1 {status}")),
+            "{context}: sent {sent:?}, read {read:?}: {text}"
+        );
+        assert!(text.contains(problem), "{context}: {text}");
+    }
+}
+
+/// Writes a raw HTTP/1.1 `request` in `piece`-byte pieces with `pause` between them, as a host
+/// relaying a client's upload does, stopping at the first failed write; then reads the answer to
+/// its end (for at most 10 s).
+pub async fn send_paced(
+    address: impl tokio::net::ToSocketAddrs,
+    request: &[u8],
+    piece: usize,
+    pause: std::time::Duration,
+) -> PacedAnswer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut sent = Ok(());
+    for part in request.chunks(piece) {
+        sent = stream.write_all(part).await;
+        if sent.is_err() {
+            break;
+        }
+        tokio::time::sleep(pause).await;
+    }
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer, not a hang");
+    PacedAnswer {
+        sent,
+        read,
+        text: String::from_utf8_lossy(&answer).into_owned(),
+    }
+}
