@@ -321,7 +321,7 @@ def ab_pair(a, b, seconds, rounds=AB_ROUNDS):
                 handler, reader = server.cpu_seconds() - handler, server.reader_cpu_seconds() - reader
                 assert run["non_2xx"] == 0 and run["socket_errors"] == 0, f"{server.name}: {run}"
                 rps[side].append(run["requests"] / (run["duration_us"] / 1e6))
-                cpu[side].append([seconds * 1e6 / run["requests"] for seconds in (handler, reader, run["cpu_s"])])
+                cpu[side].append([used * 1e6 / run["requests"] for used in (handler, reader, run["cpu_s"])])
     finally:
         for server in servers.values():
             server.stop()
